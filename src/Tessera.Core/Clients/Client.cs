@@ -1,0 +1,57 @@
+namespace Tessera.Core.Clients;
+
+/// <summary>A registered OAuth client. Immutable; the store replaces it whole.</summary>
+public sealed record Client
+{
+    public required string Id { get; init; }
+    public string DisplayName { get; init; } = "";
+
+    /// <summary>SHA-256 of the client secret (generated secrets are high-entropy), or null for public clients.</summary>
+    public byte[]? SecretHash { get; init; }
+
+    /// <summary>Public clients (RFC 6749 §2.1) cannot keep a secret: they authenticate with <c>none</c> and must use PKCE.</summary>
+    public bool IsPublic => SecretHash is null;
+
+    public IReadOnlyList<string> RedirectUris { get; init; } = [];
+    public IReadOnlyList<string> PostLogoutRedirectUris { get; init; } = [];
+    public IReadOnlyList<string> GrantTypes { get; init; } = [];
+
+    /// <summary>Scopes this client may ever ask for.</summary>
+    public IReadOnlyList<string> Scopes { get; init; } = [];
+
+    /// <summary>Audiences (RFC 8707 resource indicators) this client may ask for; the first is the default.</summary>
+    public IReadOnlyList<string> Resources { get; init; } = [];
+
+    /// <summary>First-party clients skip the consent screen: the operator consented for the users.</summary>
+    public bool FirstParty { get; init; }
+
+    /// <summary>Native apps may use any port on a loopback redirect URI (RFC 8252 §7.3).</summary>
+    public bool Native { get; init; }
+
+    public TimeSpan? AccessTokenLifetime { get; init; }
+    public RefreshPolicy Refresh { get; init; } = new();
+
+    public bool AllowsGrant(string grantType) => GrantTypes.Contains(grantType, StringComparer.Ordinal);
+}
+
+/// <summary>Per-client refresh-token policy. Null members take the server defaults.</summary>
+public sealed record RefreshPolicy
+{
+    /// <summary>Sliding inactivity window; each refresh moves the idle expiry forward, never past the absolute one.</summary>
+    public TimeSpan? IdleLifetime { get; init; }
+
+    /// <summary>Hard cap counted from the session's start; rotation never extends it.</summary>
+    public TimeSpan? AbsoluteLifetime { get; init; }
+
+    /// <summary>How long a just-rotated token may be presented again to get the same successor.</summary>
+    public TimeSpan? RetryWindow { get; init; }
+
+    /// <summary>One-time use. May be turned off only for confidential clients.</summary>
+    public bool Rotate { get; init; } = true;
+
+    /// <summary>Issue a refresh token even without <c>offline_access</c> (for first-party apps that want it).</summary>
+    public bool IssueWithoutOfflineAccess { get; init; }
+
+    /// <summary>Maximum refreshes per session per minute; null means unlimited.</summary>
+    public int? MaxRefreshesPerMinute { get; init; }
+}

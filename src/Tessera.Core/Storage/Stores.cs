@@ -1,0 +1,124 @@
+using Tessera.Core.Audit;
+using Tessera.Core.Clients;
+using Tessera.Core.Keys;
+using Tessera.Core.Sessions;
+using Tessera.Core.Tokens;
+using Tessera.Core.Users;
+
+namespace Tessera.Core.Storage;
+
+public interface IClientStore
+{
+    Task<Client?> FindAsync(string clientId, CancellationToken ct);
+    Task<IReadOnlyList<Client>> ListAsync(CancellationToken ct);
+    /// <summary>Inserts or replaces the client.</summary>
+    Task SaveAsync(Client client, CancellationToken ct);
+    Task<bool> DeleteAsync(string clientId, CancellationToken ct);
+}
+
+public interface IUserStore
+{
+    Task<User?> FindByIdAsync(string id, CancellationToken ct);
+    Task<User?> FindByUsernameAsync(string username, CancellationToken ct);
+    Task<IReadOnlyList<User>> ListAsync(CancellationToken ct);
+    /// <summary>False when the username is taken.</summary>
+    Task<bool> CreateAsync(User user, CancellationToken ct);
+    Task SaveAsync(User user, CancellationToken ct);
+    Task<bool> DeleteAsync(string id, CancellationToken ct);
+}
+
+public interface IAuthorizationCodeStore
+{
+    Task StoreAsync(AuthorizationCode code, CancellationToken ct);
+
+    /// <summary>
+    /// Marks the code redeemed if nobody did before (compare-and-swap) and returns it as it was before this call;
+    /// <see cref="AuthorizationCode.RedeemedAt"/> already set means this is a replay. Null for an unknown code.
+    /// </summary>
+    Task<AuthorizationCode?> TryRedeemAsync(byte[] hash, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>Remembers which session a redemption created.</summary>
+    Task LinkSessionAsync(byte[] hash, string sessionId, CancellationToken ct);
+}
+
+/// <summary>The outcome of a compare-and-swap on a session's current refresh token.</summary>
+public enum RotationOutcome
+{
+    Rotated,
+    /// <summary>Another caller consumed the token first (or the session changed under us).</summary>
+    Lost,
+}
+
+public sealed record Rotation(
+    string SessionId,
+    byte[] ExpectedCurrentHash,
+    byte[] NewCurrentHash,
+    byte[]? ProtectedNewToken,
+    DateTimeOffset Now,
+    DateTimeOffset NewIdleExpiresAt,
+    string? IpAddress,
+    string? UserAgent,
+    AuditEvent Audit);
+
+public interface ISessionStore
+{
+    Task CreateAsync(Session session, CancellationToken ct);
+    Task<Session?> FindAsync(string sessionId, CancellationToken ct);
+    Task<Session?> FindByFamilyAsync(byte[] familyHash, CancellationToken ct);
+    Task<IReadOnlyList<Session>> ListByUserAsync(string userId, CancellationToken ct);
+    Task<IReadOnlyList<Session>> ListByClientAsync(string clientId, CancellationToken ct);
+
+    /// <summary>
+    /// Atomically replaces the session's current refresh token if it still is <see cref="Rotation.ExpectedCurrentHash"/>
+    /// and the session is not revoked: of any number of concurrent callers exactly one gets <see cref="RotationOutcome.Rotated"/>.
+    /// The audit event is written in the same transaction, so the log never shows a rotation that did not happen.
+    /// </summary>
+    Task<RotationOutcome> TryRotateAsync(Rotation rotation, CancellationToken ct);
+
+    /// <summary>For clients without rotation: slide the idle expiry and record the use, if the session is not revoked.</summary>
+    Task<bool> TouchAsync(string sessionId, DateTimeOffset now, DateTimeOffset newIdleExpiresAt, string? ip, string? userAgent, CancellationToken ct);
+
+    /// <summary>Counts one refresh against the per-minute limit; false when the limit is reached (nothing else changes).</summary>
+    Task<bool> TryCountRefreshAsync(string sessionId, DateTimeOffset now, int perMinute, CancellationToken ct);
+
+    /// <summary>Revokes the session and erases its token material. False when it was already revoked or does not exist.</summary>
+    Task<bool> RevokeAsync(string sessionId, DateTimeOffset now, string reason, CancellationToken ct);
+    Task<int> RevokeByUserAsync(string userId, DateTimeOffset now, string reason, CancellationToken ct);
+    Task<int> RevokeByClientAsync(string clientId, DateTimeOffset now, string reason, CancellationToken ct);
+
+    /// <summary>
+    /// One bounded batch of housekeeping: erases retry-window copies whose window closed, and deletes sessions that
+    /// ended (expired or revoked) before <paramref name="endedBefore"/>. Safe to run from several processes at once.
+    /// Returns how many rows it changed; call again while it returns a full batch.
+    /// </summary>
+    Task<int> PruneAsync(DateTimeOffset now, TimeSpan retryWindowMax, DateTimeOffset endedBefore, int batchSize, CancellationToken ct);
+
+    Task<int> CountAsync(CancellationToken ct);
+}
+
+public interface IAuditLog
+{
+    Task AppendAsync(AuditEvent e, CancellationToken ct);
+    Task<IReadOnlyList<AuditEvent>> QueryAsync(AuditQuery query, CancellationToken ct);
+}
+
+public interface ISigningKeyStore
+{
+    Task<IReadOnlyList<SigningKeyRecord>> ListAsync(CancellationToken ct);
+    Task AddAsync(SigningKeyRecord key, CancellationToken ct);
+}
+
+/// <summary>A store implementation: every contract plus the schema it needs.</summary>
+public interface ITesseraStore
+{
+    IClientStore Clients { get; }
+    IUserStore Users { get; }
+    IAuthorizationCodeStore Codes { get; }
+    ISessionStore Sessions { get; }
+    IAuditLog Audit { get; }
+    ISigningKeyStore Keys { get; }
+
+    /// <summary>Creates or upgrades the schema to the version this code expects.</summary>
+    Task MigrateAsync(CancellationToken ct);
+    int SchemaVersion { get; }
+}

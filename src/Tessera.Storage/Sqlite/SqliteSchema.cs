@@ -1,0 +1,40 @@
+namespace Tessera.Storage.Sqlite;
+
+/// <summary>Versioned migrations; each runs once, in order, inside the transaction that records it.</summary>
+internal static class SqliteSchema
+{
+    public static readonly string[] Migrations =
+    [
+        // 1: the initial schema. Times are Unix milliseconds.
+        """
+        CREATE TABLE clients (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+        CREATE TABLE users (id TEXT PRIMARY KEY, username TEXT NOT NULL COLLATE NOCASE UNIQUE, doc TEXT NOT NULL);
+        CREATE TABLE auth_codes (
+            hash BLOB PRIMARY KEY, doc TEXT NOT NULL, expires_at INTEGER NOT NULL,
+            redeemed_at INTEGER, session_id TEXT);
+        CREATE INDEX auth_codes_expiry ON auth_codes (expires_at);
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY, user_id TEXT NOT NULL, client_id TEXT NOT NULL, scopes TEXT NOT NULL, resource TEXT,
+            created_at INTEGER NOT NULL, auth_time INTEGER NOT NULL, last_used_at INTEGER NOT NULL,
+            idle_expires_at INTEGER NOT NULL, absolute_expires_at INTEGER NOT NULL,
+            revoked_at INTEGER, revoked_reason TEXT, user_agent TEXT, ip TEXT,
+            family_hash BLOB UNIQUE, current_hash BLOB, previous_hash BLOB, previous_consumed_at INTEGER,
+            protected_current BLOB, refresh_count INTEGER NOT NULL DEFAULT 0, refresh_window_start INTEGER);
+        CREATE INDEX sessions_user ON sessions (user_id);
+        CREATE INDEX sessions_client ON sessions (client_id);
+        CREATE INDEX sessions_idle ON sessions (idle_expires_at);
+        CREATE INDEX sessions_absolute ON sessions (absolute_expires_at);
+        CREATE INDEX sessions_revoked ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+        CREATE INDEX sessions_retry_copy ON sessions (previous_consumed_at) WHERE protected_current IS NOT NULL;
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL,
+            user_id TEXT, client_id TEXT, session_id TEXT, ip TEXT, reason TEXT);
+        CREATE INDEX audit_user ON audit_events (user_id, id);
+        CREATE INDEX audit_client ON audit_events (client_id, id);
+        CREATE INDEX audit_session ON audit_events (session_id, id);
+        CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY, alg TEXT NOT NULL, protected_private BLOB NOT NULL,
+            created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, retires_at INTEGER);
+        """,
+    ];
+}

@@ -1,0 +1,285 @@
+using Microsoft.Data.Sqlite;
+using Tessera.Core.Audit;
+using Tessera.Core.Clients;
+using Tessera.Core.Keys;
+using Tessera.Core.Sessions;
+using Tessera.Core.Storage;
+using Tessera.Core.Tokens;
+using Tessera.Core.Users;
+using static Tessera.Storage.Common.Docs;
+
+namespace Tessera.Storage.Sqlite;
+
+public sealed record SqliteStoreOptions
+{
+    /// <summary>Path of the database file.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>
+    /// PRAGMA synchronous. NORMAL (default) in WAL mode never corrupts the database; a power loss may drop the
+    /// last commits. FULL fsyncs every commit, so nothing acknowledged is lost even on power loss.
+    /// </summary>
+    public bool FullSync { get; init; }
+}
+
+/// <summary>The embedded store: one SQLite file in WAL mode. Reads use pooled connections; writes go through <see cref="SqliteWriter"/>.</summary>
+public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStore, IAuthorizationCodeStore, ISessionStore, IAuditLog, ISigningKeyStore, IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly SqliteStoreOptions _options;
+    private SqliteWriter? _writer;
+
+    public SqliteStore(SqliteStoreOptions options)
+    {
+        _options = options;
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(options.Path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = options.Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public IClientStore Clients => this;
+    public IUserStore Users => this;
+    public IAuthorizationCodeStore Codes => this;
+    public ISessionStore Sessions => this;
+    public IAuditLog Audit => this;
+    public ISigningKeyStore Keys => this;
+    public int SchemaVersion => SqliteSchema.Migrations.Length;
+
+    private SqliteWriter Writer => _writer ?? throw new InvalidOperationException("Call MigrateAsync before using the store.");
+
+    private void Configure(SqliteConnection c)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(_options.FullSync ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
+        cmd.ExecuteNonQuery();
+    }
+
+    public async Task MigrateAsync(CancellationToken ct)
+    {
+        await using (var c = new SqliteConnection(_connectionString))
+        {
+            await c.OpenAsync(ct);
+            Configure(c);
+            using var tx = c.BeginTransaction(deferred: false);
+            using (var create = c.CreateCommand())
+            {
+                create.Transaction = tx;
+                create.CommandText = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+                create.ExecuteNonQuery();
+                create.CommandText = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+                var current = Convert.ToInt32(create.ExecuteScalar());
+                if (current > SqliteSchema.Migrations.Length)
+                    throw new InvalidOperationException($"The database is at schema version {current}, newer than this Tessera ({SqliteSchema.Migrations.Length}). Upgrade Tessera.");
+                for (var v = current; v < SqliteSchema.Migrations.Length; v++)
+                {
+                    create.CommandText = SqliteSchema.Migrations[v];
+                    create.ExecuteNonQuery();
+                    create.CommandText = $"INSERT INTO schema_version (version) VALUES ({v + 1})";
+                    create.ExecuteNonQuery();
+                }
+            }
+            tx.Commit();
+        }
+        _writer ??= new SqliteWriter(_connectionString, Configure);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_writer is not null) await _writer.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+    }
+
+    // ---- reading helpers -------------------------------------------------------------------------------------
+
+    private async Task<List<T>> QueryAsync<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> map, CancellationToken ct)
+    {
+        await using var c = new SqliteConnection(_connectionString);
+        await c.OpenAsync(ct);
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        bind(cmd.Parameters);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var list = new List<T>();
+        while (await r.ReadAsync(ct)) list.Add(map(r));
+        return list;
+    }
+
+    private async Task<T?> QuerySingleAsync<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> map, CancellationToken ct) where T : class =>
+        (await QueryAsync(sql, bind, map, ct)).FirstOrDefault();
+
+    private static object Db(object? value) => value ?? DBNull.Value;
+
+    private static string? Str(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static long? Long(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+
+    private static byte[]? Blob(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : (byte[])r.GetValue(i);
+
+    private static DateTimeOffset? Time(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : At(r.GetInt64(i));
+
+    // ---- clients ---------------------------------------------------------------------------------------------
+
+    Task<Client?> IClientStore.FindAsync(string clientId, CancellationToken ct) =>
+        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => Read<Client>(r.GetString(0)), ct);
+
+    async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
+        await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);
+
+    Task IClientStore.SaveAsync(Client client, CancellationToken ct) => Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+        cmd.Parameters.AddWithValue("$id", client.Id);
+        cmd.Parameters.AddWithValue("$doc", Write(client));
+        return cmd.ExecuteNonQuery();
+    });
+
+    async Task<bool> IClientStore.DeleteAsync(string clientId, CancellationToken ct) => await Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("DELETE FROM clients WHERE id = $id");
+        cmd.Parameters.AddWithValue("$id", clientId);
+        return cmd.ExecuteNonQuery() == 1;
+    });
+
+    // ---- users -----------------------------------------------------------------------------------------------
+
+    Task<User?> IUserStore.FindByIdAsync(string id, CancellationToken ct) =>
+        QuerySingleAsync("SELECT doc FROM users WHERE id = $id", p => p.AddWithValue("$id", id), r => Read<User>(r.GetString(0)), ct);
+
+    Task<User?> IUserStore.FindByUsernameAsync(string username, CancellationToken ct) =>
+        QuerySingleAsync("SELECT doc FROM users WHERE username = $u", p => p.AddWithValue("$u", username), r => Read<User>(r.GetString(0)), ct);
+
+    async Task<IReadOnlyList<User>> IUserStore.ListAsync(CancellationToken ct) =>
+        await QueryAsync("SELECT doc FROM users ORDER BY username", _ => { }, r => Read<User>(r.GetString(0)), ct);
+
+    async Task<bool> IUserStore.CreateAsync(User user, CancellationToken ct) => await Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("INSERT INTO users (id, username, doc) VALUES ($id, $u, $doc) ON CONFLICT DO NOTHING");
+        cmd.Parameters.AddWithValue("$id", user.Id);
+        cmd.Parameters.AddWithValue("$u", user.Username);
+        cmd.Parameters.AddWithValue("$doc", Write(user));
+        return cmd.ExecuteNonQuery() == 1;
+    });
+
+    Task IUserStore.SaveAsync(User user, CancellationToken ct) => Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("UPDATE users SET username = $u, doc = $doc WHERE id = $id");
+        cmd.Parameters.AddWithValue("$id", user.Id);
+        cmd.Parameters.AddWithValue("$u", user.Username);
+        cmd.Parameters.AddWithValue("$doc", Write(user));
+        return cmd.ExecuteNonQuery();
+    });
+
+    async Task<bool> IUserStore.DeleteAsync(string id, CancellationToken ct) => await Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("DELETE FROM users WHERE id = $id");
+        cmd.Parameters.AddWithValue("$id", id);
+        return cmd.ExecuteNonQuery() == 1;
+    });
+
+    // ---- authorization codes ---------------------------------------------------------------------------------
+
+    Task IAuthorizationCodeStore.StoreAsync(AuthorizationCode code, CancellationToken ct) => Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("INSERT INTO auth_codes (hash, doc, expires_at) VALUES ($h, $doc, $exp)");
+        cmd.Parameters.AddWithValue("$h", code.Hash);
+        cmd.Parameters.AddWithValue("$doc", Write(code));
+        cmd.Parameters.AddWithValue("$exp", Ms(code.ExpiresAt));
+        return cmd.ExecuteNonQuery();
+    });
+
+    Task<AuthorizationCode?> IAuthorizationCodeStore.TryRedeemAsync(byte[] hash, DateTimeOffset now, CancellationToken ct) => Writer.WriteAsync(w =>
+    {
+        var read = w.Command("SELECT doc, redeemed_at, session_id FROM auth_codes WHERE hash = $h");
+        read.Parameters.AddWithValue("$h", hash);
+        AuthorizationCode? code = null;
+        using (var r = read.ExecuteReader())
+        {
+            if (r.Read())
+                code = Read<AuthorizationCode>(r.GetString(0)) with { RedeemedAt = Time(r, 1), SessionId = Str(r, 2) };
+        }
+        if (code is null || code.RedeemedAt is not null) return code;
+        var mark = w.Command("UPDATE auth_codes SET redeemed_at = $now WHERE hash = $h AND redeemed_at IS NULL");
+        mark.Parameters.AddWithValue("$now", Ms(now));
+        mark.Parameters.AddWithValue("$h", hash);
+        mark.ExecuteNonQuery();
+        return code;
+    });
+
+    Task IAuthorizationCodeStore.LinkSessionAsync(byte[] hash, string sessionId, CancellationToken ct) => Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("UPDATE auth_codes SET session_id = $s WHERE hash = $h");
+        cmd.Parameters.AddWithValue("$s", sessionId);
+        cmd.Parameters.AddWithValue("$h", hash);
+        return cmd.ExecuteNonQuery();
+    });
+
+    // ---- audit -----------------------------------------------------------------------------------------------
+
+    Task IAuditLog.AppendAsync(AuditEvent e, CancellationToken ct) => Writer.WriteAsync(w => InsertAudit(w, e));
+
+    private static int InsertAudit(SqliteWriter w, AuditEvent e)
+    {
+        var cmd = w.Command("INSERT INTO audit_events (at, type, user_id, client_id, session_id, ip, reason) VALUES ($at, $t, $u, $c, $s, $ip, $r)");
+        cmd.Parameters.AddWithValue("$at", Ms(e.At));
+        cmd.Parameters.AddWithValue("$t", e.Type);
+        cmd.Parameters.AddWithValue("$u", Db(e.UserId));
+        cmd.Parameters.AddWithValue("$c", Db(e.ClientId));
+        cmd.Parameters.AddWithValue("$s", Db(e.SessionId));
+        cmd.Parameters.AddWithValue("$ip", Db(e.IpAddress));
+        cmd.Parameters.AddWithValue("$r", Db(e.Reason));
+        return cmd.ExecuteNonQuery();
+    }
+
+    async Task<IReadOnlyList<AuditEvent>> IAuditLog.QueryAsync(AuditQuery q, CancellationToken ct) => await QueryAsync(
+        """
+        SELECT id, at, type, user_id, client_id, session_id, ip, reason FROM audit_events
+        WHERE ($u IS NULL OR user_id = $u) AND ($c IS NULL OR client_id = $c) AND ($s IS NULL OR session_id = $s)
+          AND ($t IS NULL OR type = $t) AND ($from IS NULL OR at >= $from) AND ($to IS NULL OR at < $to)
+          AND ($before IS NULL OR id < $before)
+        ORDER BY id DESC LIMIT $limit
+        """,
+        p =>
+        {
+            p.AddWithValue("$u", Db(q.UserId));
+            p.AddWithValue("$c", Db(q.ClientId));
+            p.AddWithValue("$s", Db(q.SessionId));
+            p.AddWithValue("$t", Db(q.Type));
+            p.AddWithValue("$from", Db(q.From is { } f ? Ms(f) : null));
+            p.AddWithValue("$to", Db(q.To is { } t ? Ms(t) : null));
+            p.AddWithValue("$before", Db(q.BeforeId));
+            p.AddWithValue("$limit", Math.Clamp(q.Limit, 1, 1000));
+        },
+        r => new AuditEvent
+        {
+            Id = r.GetInt64(0), At = At(r.GetInt64(1)), Type = r.GetString(2), UserId = Str(r, 3), ClientId = Str(r, 4),
+            SessionId = Str(r, 5), IpAddress = Str(r, 6), Reason = Str(r, 7),
+        }, ct);
+
+    // ---- signing keys ----------------------------------------------------------------------------------------
+
+    async Task<IReadOnlyList<SigningKeyRecord>> ISigningKeyStore.ListAsync(CancellationToken ct) => await QueryAsync(
+        "SELECT kid, alg, protected_private, created_at, activates_at, retires_at FROM signing_keys ORDER BY activates_at", _ => { },
+        r => new SigningKeyRecord
+        {
+            Kid = r.GetString(0), Algorithm = r.GetString(1), ProtectedPrivateKey = Blob(r, 2)!, CreatedAt = At(r.GetInt64(3)),
+            ActivatesAt = At(r.GetInt64(4)), RetiresAt = Time(r, 5),
+        }, ct);
+
+    Task ISigningKeyStore.AddAsync(SigningKeyRecord k, CancellationToken ct) => Writer.WriteAsync(w =>
+    {
+        var cmd = w.Command("INSERT INTO signing_keys (kid, alg, protected_private, created_at, activates_at, retires_at) VALUES ($k, $a, $p, $c, $act, $ret)");
+        cmd.Parameters.AddWithValue("$k", k.Kid);
+        cmd.Parameters.AddWithValue("$a", k.Algorithm);
+        cmd.Parameters.AddWithValue("$p", k.ProtectedPrivateKey);
+        cmd.Parameters.AddWithValue("$c", Ms(k.CreatedAt));
+        cmd.Parameters.AddWithValue("$act", Ms(k.ActivatesAt));
+        cmd.Parameters.AddWithValue("$ret", Db(k.RetiresAt is { } r ? Ms(r) : null));
+        return cmd.ExecuteNonQuery();
+    });
+}

@@ -1,0 +1,120 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+
+namespace Tessera.Storage.Sqlite;
+
+/// <summary>
+/// Every write goes through one connection on one thread, and the writes that queue up while a commit is under
+/// way are committed together (group commit). SQLite has a single writer anyway; this turns its lock into a
+/// queue and one fsync for many writes. Each write runs inside its own savepoint, so one failing write rolls back
+/// alone, and its caller hears back only after the commit that holds it: nothing is acknowledged before it is durable.
+/// Each write is evaluated in order against the result of the previous one, so compare-and-swap keeps its meaning.
+/// </summary>
+internal sealed class SqliteWriter : IAsyncDisposable
+{
+    private const int MaxBatch = 256;
+    private readonly Channel<IWork> _queue = Channel.CreateUnbounded<IWork>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SqliteConnection _connection;
+    private readonly Task _loop;
+    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+    private interface IWork
+    {
+        void Run(SqliteWriter writer);
+        void Complete();
+        void Fail(Exception e);
+    }
+
+    private sealed class Work<T>(Func<SqliteWriter, T> body) : IWork
+    {
+        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T _result = default!;
+        public Task<T> Task => _tcs.Task;
+        public void Run(SqliteWriter writer) => _result = body(writer);
+        public void Complete() => _tcs.TrySetResult(_result);
+        public void Fail(Exception e) => _tcs.TrySetException(e);
+    }
+
+    public SqliteWriter(string connectionString, Action<SqliteConnection> configure)
+    {
+        _connection = new SqliteConnection(connectionString);
+        _connection.Open();
+        configure(_connection);
+        _loop = Task.Factory.StartNew(Loop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    public Task<T> WriteAsync<T>(Func<SqliteWriter, T> body)
+    {
+        var work = new Work<T>(body);
+        if (!_queue.Writer.TryWrite(work)) throw new ObjectDisposedException(nameof(SqliteWriter));
+        return work.Task;
+    }
+
+    /// <summary>A prepared command reused across writes; its parameters are cleared and refilled by the caller.</summary>
+    public SqliteCommand Command(string sql)
+    {
+        if (!_commands.TryGetValue(sql, out var cmd))
+        {
+            cmd = _connection.CreateCommand();
+            cmd.CommandText = sql;
+            _commands[sql] = cmd;
+        }
+        cmd.Parameters.Clear();
+        return cmd;
+    }
+
+    private async Task Loop()
+    {
+        var batch = new List<IWork>(MaxBatch);
+        var done = new List<IWork>(MaxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            done.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var w)) batch.Add(w);
+            try
+            {
+                Exec("BEGIN IMMEDIATE");
+                foreach (var w in batch)
+                {
+                    Exec("SAVEPOINT w");
+                    try
+                    {
+                        w.Run(this);
+                        Exec("RELEASE w");
+                        done.Add(w);
+                    }
+                    catch (Exception e)
+                    {
+                        Exec("ROLLBACK TO w");
+                        Exec("RELEASE w");
+                        w.Fail(e);
+                    }
+                }
+                Exec("COMMIT");
+                foreach (var w in done) w.Complete();
+            }
+            catch (Exception e)
+            {
+                try { Exec("ROLLBACK"); } catch (SqliteException) { /* nothing was open */ }
+                foreach (var w in done) w.Fail(e);
+                foreach (var w in batch.Except(done)) w.Fail(e);
+            }
+        }
+    }
+
+    private void Exec(string sql)
+    {
+        var cmd = Command(sql);
+        cmd.ExecuteNonQuery();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+        foreach (var c in _commands.Values) c.Dispose();
+        await _connection.DisposeAsync();
+    }
+}
