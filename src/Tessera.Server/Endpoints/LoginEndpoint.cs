@@ -1,0 +1,89 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Tessera.Core.Audit;
+using Tessera.Core.Passwords;
+using Tessera.Core.Storage;
+using Tessera.Core.Tokens;
+using Tessera.Server.Hosting;
+using Tessera.Server.Pages;
+
+namespace Tessera.Server.Endpoints;
+
+/// <summary>The provider's own sign-in form: antiforgery, 303 after POST, one message for every failure.</summary>
+public static class LoginEndpoint
+{
+    public static void Map(WebApplication app)
+    {
+        app.MapGet("/login", (HttpContext http, IAntiforgery af, string? returnUrl) => Render(http, af, returnUrl, error: null));
+        app.MapPost("/login", PostAsync);
+    }
+
+    private static IResult Render(HttpContext http, IAntiforgery af, string? returnUrl, string? error, int status = 200)
+    {
+        var tokens = af.GetAndStoreTokens(http);
+        var body =
+            (error is null ? "" : $"<p class=\"error\" role=\"alert\">{Html.E(error)}</p>") +
+            "<form method=\"post\" action=\"/login\">" +
+            Html.Hidden(tokens.FormFieldName, tokens.RequestToken) +
+            Html.Hidden("returnUrl", Html.IsLocalUrl(returnUrl) ? returnUrl : "/account") +
+            "<label for=\"username\">Username</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" required autofocus>" +
+            "<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>" +
+            "<button type=\"submit\">Sign in</button></form>";
+        return Html.Page("Sign in", body, status);
+    }
+
+    private static async Task<IResult> PostAsync(HttpContext http, IAntiforgery af, ITesseraStore store, PasswordHasher hasher, TimeProvider time)
+    {
+        var ct = http.RequestAborted;
+        if (!http.Request.HasFormContentType) return Html.Error("The sign-in form was not posted correctly.");
+        try
+        {
+            await af.ValidateRequestAsync(http);
+        }
+        catch (AntiforgeryValidationException)
+        {
+            return Html.Page("Sign in", "<p class=\"error\">The form expired. <a href=\"/login\">Try again</a>.</p>", 400);
+        }
+        var form = await http.Request.ReadFormAsync(ct);
+        string username = form["username"].ToString(), password = form["password"].ToString(), returnUrl = form["returnUrl"].ToString();
+        if (!Html.IsLocalUrl(returnUrl)) returnUrl = "/account";
+        const string generic = "Wrong username or password.";
+        if (username.Length is 0 or > 256 || password.Length is 0 or > 1024)
+            return Render(http, af, returnUrl, generic, 400);
+
+        var now = time.GetUtcNow();
+        var user = await store.Users.FindByUsernameAsync(username, ct);
+        var ip = http.Connection.RemoteIpAddress?.ToString();
+        bool ok;
+        if (user?.PasswordHash is null)
+        {
+            // Same cost for unknown users, so timing does not tell who has an account.
+            hasher.Waste(password);
+            ok = false;
+        }
+        else
+        {
+            ok = hasher.Verify(password, user.PasswordHash, out var rehash);
+            if (ok && rehash) await store.Users.SaveAsync(user with { PasswordHash = hasher.Hash(password) }, ct);
+        }
+        if (!ok || user is null || user.Disabled || user.IsLocked(now))
+        {
+            await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user?.Id, IpAddress = ip, Reason = user is null ? "unknown user" : !ok ? "wrong password" : "account disabled or locked" }, ct);
+            return Render(http, af, returnUrl, generic, 400);
+        }
+
+        // A fresh ticket (and so a fresh cookie value) at every sign-in: no session fixation.
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(
+        [
+            new Claim("sub", user.Id),
+            new Claim("name", user.Username),
+            new Claim("auth_time", now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new Claim("bsid", Handles.NewId()),
+        ], TesseraApp.BrowserScheme, "name", "role"));
+        await http.SignInAsync(TesseraApp.BrowserScheme, principal, new AuthenticationProperties { IsPersistent = false, IssuedUtc = now });
+        await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginSucceeded, UserId = user.Id, IpAddress = ip }, ct);
+        // 303 See Other: the browser follows with GET, so a reload never re-posts the password.
+        return Results.Extensions.RedirectWithStatus(returnUrl, StatusCodes.Status303SeeOther);
+    }
+}

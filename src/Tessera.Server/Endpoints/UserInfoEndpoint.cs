@@ -1,0 +1,49 @@
+using Tessera.Core.Protocol;
+using Tessera.Core.Storage;
+using Tessera.Server.Grants;
+
+namespace Tessera.Server.Endpoints;
+
+/// <summary>OIDC Core §5.3 with RFC 6750 bearer tokens: header only, never the query string.</summary>
+public static class UserInfoEndpoint
+{
+    public const string Path = "/connect/userinfo";
+
+    public static void Map(WebApplication app) => app.MapMethods(Path, [HttpMethods.Get, HttpMethods.Post], HandleAsync);
+
+    private static async Task<IResult> HandleAsync(HttpContext http, AccessTokenValidator validator, ITesseraStore store)
+    {
+        var ct = http.RequestAborted;
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            return Challenge(http, null, null);
+        var at = await validator.ValidateActiveAsync(header[7..].Trim(), ct);
+        if (at is null || at.SessionId is null)
+            return Challenge(http, OAuthErrors.InvalidToken, "The access token is invalid, expired or revoked.");
+        if (!at.Scopes.Contains(Scopes.OpenId))
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer error=\"insufficient_scope\", scope=\"openid\"";
+            return Results.StatusCode(StatusCodes.Status403Forbidden);
+        }
+        var user = await store.Users.FindByIdAsync(at.Subject, ct);
+        if (user is null) return Challenge(http, OAuthErrors.InvalidToken, "The user no longer exists.");
+        var claims = new Dictionary<string, object> { ["sub"] = user.Id };
+        if (at.Scopes.Contains(Scopes.Profile))
+        {
+            claims["preferred_username"] = user.Username;
+            if (user.Name is not null) claims["name"] = user.Name;
+        }
+        if (at.Scopes.Contains(Scopes.Email) && user.Email is not null) claims["email"] = user.Email;
+        http.Response.Headers.CacheControl = "no-store";
+        return Results.Json(claims);
+    }
+
+    /// <summary>RFC 6750 §3: 401 with a Bearer challenge; no error code when no token was sent (§3.1).</summary>
+    private static IResult Challenge(HttpContext http, string? error, string? description)
+    {
+        http.Response.Headers.WWWAuthenticate = error is null
+            ? "Bearer realm=\"tessera\""
+            : $"Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\"";
+        return Results.StatusCode(StatusCodes.Status401Unauthorized);
+    }
+}

@@ -1,0 +1,62 @@
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Tessera.Core;
+using Tessera.Core.Keys;
+using Tessera.Core.Storage;
+
+namespace Tessera.Server.Grants;
+
+public sealed record ValidatedAccessToken(JsonWebToken Token, string Subject, string ClientId, string? SessionId, IReadOnlyList<string> Scopes, IReadOnlyList<string> Audiences);
+
+/// <summary>
+/// Checks Tessera's own access tokens (userinfo, introspection, revocation) with JsonWebTokenHandler:
+/// RFC 9068 §4 type, issuer, ES256 only, lifetime; then that its session is still alive.
+/// </summary>
+public sealed class AccessTokenValidator(KeyRing keys, TesseraOptions options, ITesseraStore store, TimeProvider time)
+{
+    private static readonly JsonWebTokenHandler Handler = new();
+
+    /// <summary>Null when the token is not a valid, unexpired Tessera access token (signature/type/issuer/time).</summary>
+    public async Task<ValidatedAccessToken?> ValidateSignatureAsync(string token, bool allowExpired, CancellationToken ct)
+    {
+        if (token.Length > 8192) return null;
+        var published = await keys.GetPublishedAsync(ct);
+        var parameters = new TokenValidationParameters
+        {
+            ValidIssuer = options.Issuer,
+            ValidateAudience = false,
+            ValidTypes = ["at+jwt"],
+            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+            IssuerSigningKeys = published.Select(k => (SecurityKey)k.PublicKey),
+            ValidateLifetime = !allowExpired,
+            RequireExpirationTime = true,
+            ClockSkew = options.ClockSkew,
+            LifetimeValidator = allowExpired ? null : (nbf, exp, _, p) =>
+            {
+                var now = time.GetUtcNow().UtcDateTime;
+                return exp is { } e && e + p.ClockSkew > now && (nbf is not { } n || n - p.ClockSkew <= now);
+            },
+            TryAllIssuerSigningKeys = false,
+        };
+        var result = await Handler.ValidateTokenAsync(token, parameters);
+        if (!result.IsValid || result.SecurityToken is not JsonWebToken jwt) return null;
+        if (!jwt.TryGetPayloadValue<string>("sub", out var sub) || !jwt.TryGetPayloadValue<string>("client_id", out var clientId)) return null;
+        jwt.TryGetPayloadValue<string>("sid", out var sid);
+        jwt.TryGetPayloadValue<string>("scope", out var scope);
+        return new ValidatedAccessToken(jwt, sub, clientId, sid, (scope ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries), jwt.Audiences.ToList());
+    }
+
+    /// <summary>Valid signature and lifetime, and (for user tokens) the session is not revoked and the user still active.</summary>
+    public async Task<ValidatedAccessToken?> ValidateActiveAsync(string token, CancellationToken ct)
+    {
+        var v = await ValidateSignatureAsync(token, allowExpired: false, ct);
+        if (v?.SessionId is null) return v;
+        var session = await store.Sessions.FindAsync(v.SessionId, ct);
+        if (session is null || session.RevokedAt is not null) return null;
+        var user = await store.Users.FindByIdAsync(session.UserId, ct);
+        var now = time.GetUtcNow();
+        if (user is null || user.Disabled || user.IsLocked(now)) return null;
+        if (user.RevokedBefore is { } watermark && session.CreatedAt < watermark) return null;
+        return v;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using Tessera.Core.Protocol;
+
+namespace Tessera.Server.Protocol;
+
+/// <summary>
+/// The one place where an OAuth error becomes an HTTP answer (RFC 6749 §5.2): JSON, 400 by default, 401 with
+/// WWW-Authenticate for invalid_client when the client tried HTTP Basic.
+/// </summary>
+public static class OAuthResults
+{
+    public static Task WriteErrorAsync(HttpContext http, OAuthFailure failure, bool basicAuthUsed = false)
+    {
+        var status = failure.Status ?? failure.Error switch
+        {
+            OAuthErrors.InvalidClient => StatusCodes.Status401Unauthorized,
+            OAuthErrors.ServerError => StatusCodes.Status500InternalServerError,
+            _ => StatusCodes.Status400BadRequest,
+        };
+        if (failure.Error == OAuthErrors.InvalidClient)
+        {
+            // RFC 6749 §5.2: "If the client attempted to authenticate via the Authorization request header field,
+            // the authorization server MUST respond with an HTTP 401 ... and include the WWW-Authenticate".
+            if (basicAuthUsed) http.Response.Headers.WWWAuthenticate = "Basic realm=\"tessera\", charset=\"UTF-8\"";
+        }
+        if (status == StatusCodes.Status429TooManyRequests) http.Response.Headers.RetryAfter = "60";
+        return WriteJsonAsync(http, status, new Dictionary<string, object?>
+        {
+            ["error"] = failure.Error,
+            ["error_description"] = failure.Description,
+        });
+    }
+
+    /// <summary>Token-endpoint style JSON: never cached (RFC 6749 §5.1).</summary>
+    public static async Task WriteJsonAsync(HttpContext http, int status, object body)
+    {
+        http.Response.StatusCode = status;
+        NoStore(http);
+        http.Response.ContentType = "application/json;charset=UTF-8";
+        await JsonSerializer.SerializeAsync(http.Response.Body, body, body.GetType(), JsonOptions);
+    }
+
+    public static void NoStore(HttpContext http)
+    {
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.Headers.Pragma = "no-cache";
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+}
