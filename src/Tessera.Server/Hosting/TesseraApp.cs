@@ -19,6 +19,8 @@ using Tessera.Storage.Sqlite;
 
 namespace Tessera.Server.Hosting;
 
+internal sealed record SeedData(IReadOnlyList<ClientSeed> Clients, IReadOnlyList<UserSeed> Users);
+
 public static class TesseraApp
 {
     public const string DefaultUrl = "http://127.0.0.1:5080";
@@ -40,7 +42,9 @@ public static class TesseraApp
 
         var settings = builder.Configuration.GetSection("Tessera").Get<ServerSettings>() ?? new ServerSettings();
         var options = builder.Configuration.GetSection("Tessera").Get<TesseraOptions>() ?? new TesseraOptions();
-        var problems = settings.Validate().Concat(options.Validate()).ToList();
+        var clientSeeds = builder.Configuration.GetSection("Tessera:Clients").Get<List<ClientSeed>>() ?? [];
+        var userSeeds = builder.Configuration.GetSection("Tessera:Users").Get<List<UserSeed>>() ?? [];
+        var problems = settings.Validate().Concat(options.Validate()).Concat(ConfigSeed.Validate(clientSeeds, userSeeds)).ToList();
         if (problems.Count > 0)
             throw new OptionsValidationException("Tessera", typeof(ServerSettings), problems);
         options.Issuer = (options.Issuer ?? url).TrimEnd('/');
@@ -51,6 +55,7 @@ public static class TesseraApp
 
         var s = builder.Services;
         s.AddSingleton(settings);
+        s.AddSingleton(new SeedData(clientSeeds, userSeeds));
         s.AddSingleton(options);
         s.AddSingleton(TimeProvider.System);
         s.AddSingleton<ITesseraStore>(_ => settings.Store == "postgres"
@@ -117,6 +122,8 @@ public static class TesseraApp
         var sp = app.Services;
         await sp.GetRequiredService<ITesseraStore>().MigrateAsync(ct);
         await sp.GetRequiredService<KeyRing>().EnsureKeyAsync(ct);
+        var seed = sp.GetRequiredService<SeedData>();
+        await ConfigSeed.ApplyAsync(sp, seed.Clients, seed.Users, ct);
         if (sp.GetRequiredService<ServerSettings>().Demo)
             await DemoSeed.RunAsync(sp, ct);
     }
