@@ -140,6 +140,7 @@ public static class TesseraApp
         IntrospectionEndpoint.Map(app);
         UserInfoEndpoint.Map(app);
         LogoutEndpoint.Map(app);
+        AccountEndpoint.Map(app);
         app.MapGet("/", () => Results.Redirect("/.well-known/openid-configuration"));
         app.MapGet("/healthz", () => Results.Text("ok"));
     }

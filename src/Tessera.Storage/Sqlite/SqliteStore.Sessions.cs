@@ -55,12 +55,12 @@ public sealed partial class SqliteStore
         var cmd = w.Command(
             """
             UPDATE sessions SET previous_hash = current_hash, previous_consumed_at = $now, current_hash = $new,
-                protected_current = $copy, last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip)
+                protected_current = $copy, last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip), user_agent = COALESCE($ua, user_agent)
             WHERE id = $id AND current_hash = $expected AND revoked_at IS NULL
             """);
         var p = cmd.Parameters;
         p.AddWithValue("$now", Ms(r.Now)); p.AddWithValue("$new", r.NewCurrentHash); p.AddWithValue("$copy", Db(r.ProtectedNewToken));
-        p.AddWithValue("$idle", Ms(r.NewIdleExpiresAt)); p.AddWithValue("$ip", Db(r.IpAddress));
+        p.AddWithValue("$idle", Ms(r.NewIdleExpiresAt)); p.AddWithValue("$ip", Db(r.IpAddress)); p.AddWithValue("$ua", Db(r.UserAgent));
         p.AddWithValue("$id", r.SessionId); p.AddWithValue("$expected", r.ExpectedCurrentHash);
         if (cmd.ExecuteNonQuery() != 1) return RotationOutcome.Lost;
         InsertAudit(w, r.Audit);
