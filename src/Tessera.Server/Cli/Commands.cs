@@ -39,6 +39,7 @@ public static class Commands
     public static async Task<int> RunAsync(CliArgs cli, IServiceProvider sp, CancellationToken ct)
     {
         var store = sp.GetRequiredService<ITesseraStore>();
+        var publisher = sp.GetRequiredService<IRevocationPublisher>();
         var time = TimeProvider.System;
         var w = cli.Words;
         string Arg(int i, string what) => w.Count > i ? w[i] : throw new CliException($"Missing {what}.\n\n{Usage}");
@@ -137,13 +138,20 @@ public static class Commands
             case ("users", "disable" or "enable" or "unlock"):
             {
                 var u = await FindUser(Arg(2, "username"));
+                var now = time.GetUtcNow();
                 var changed = w[1] switch
                 {
-                    "disable" => u with { Disabled = true },
+                    // Disabling also voids every session, so resource servers drop its access tokens through the feed.
+                    "disable" => u with { Disabled = true, RevokedBefore = now },
                     "enable" => u with { Disabled = false },
                     _ => u with { LockedUntil = null },
                 };
                 await store.Users.SaveAsync(changed, ct);
+                if (w[1] == "disable")
+                {
+                    await store.Sessions.RevokeByUserAsync(u.Id, now, RevocationReasons.UserDisabled, ct);
+                    await publisher.UserRevokedBeforeAsync(u.Id, now, RevocationReasons.UserDisabled, ct);
+                }
                 await Audit(store, AuditTypes.UserChanged, u.Id, null, "user " + w[1] + "d", ct);
                 Console.WriteLine($"User '{u.Username}' {w[1]}d. Their next refresh sees it.");
                 return 0;
@@ -164,6 +172,7 @@ public static class Commands
                 var now = time.GetUtcNow();
                 await store.Users.SaveAsync(u with { RevokedBefore = now }, ct);
                 var n = await store.Sessions.RevokeByUserAsync(u.Id, now, RevocationReasons.AdminRevoked, ct);
+                await publisher.UserRevokedBeforeAsync(u.Id, now, RevocationReasons.AdminRevoked, ct);
                 await Audit(store, AuditTypes.SessionRevoked, u.Id, null, $"all sessions revoked by an operator ({n})", ct);
                 Console.WriteLine($"{n} sessions of '{u.Username}' revoked; anything older than now is void.");
                 return 0;
@@ -193,7 +202,10 @@ public static class Commands
                 var sid = Arg(2, "session id");
                 var s = await store.Sessions.FindAsync(sid, ct) ?? throw new CliException("No such session.");
                 if (await store.Sessions.RevokeAsync(sid, time.GetUtcNow(), RevocationReasons.AdminRevoked, ct))
+                {
                     await Audit(store, AuditTypes.SessionRevoked, s.UserId, s.ClientId, "revoked by an operator", ct, sid);
+                    await publisher.SessionRevokedAsync(s, RevocationReasons.AdminRevoked, time.GetUtcNow(), ct);
+                }
                 Console.WriteLine($"Session {sid} revoked.");
                 return 0;
             }

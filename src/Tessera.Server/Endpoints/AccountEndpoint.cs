@@ -103,6 +103,7 @@ public static class AccountEndpoint
         await store.Users.SaveAsync(user with { RevokedBefore = now }, ct);
         await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.UserRevoked, ct);
         await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.SessionRevoked, UserId = user.Id, IpAddress = http.Connection.RemoteIpAddress?.ToString(), Reason = $"signed out everywhere ({live.Count} sessions)" }, ct);
+        await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.UserRevoked, ct);
         foreach (var s in live) await publisher.SessionRevokedAsync(s, RevocationReasons.UserRevoked, now, ct);
         await http.SignOutAsync(TesseraApp.BrowserScheme);
         return Results.Extensions.RedirectWithStatus("/login?returnUrl=%2Faccount", StatusCodes.Status303SeeOther);

@@ -12,7 +12,7 @@ using Tessera.Core.Tokens;
 namespace Tessera.Server.Grants;
 
 /// <summary>RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6), read top to bottom.</summary>
-public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder responder, TesseraOptions options, TimeProvider time)
+public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder responder, TesseraOptions options, IRevocationPublisher publisher, TimeProvider time)
 {
     private static readonly OAuthFailure InvalidGrant = new(OAuthErrors.InvalidGrant, "The authorization code is invalid, expired or already used.");
 
@@ -42,11 +42,15 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
             // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization server MUST deny
             // the request and SHOULD revoke (when possible) all tokens previously issued based on that authorization code."
             if (code.SessionId is not null && await store.Sessions.RevokeAsync(code.SessionId, now, RevocationReasons.CodeReplay, ct))
+            {
                 await store.Audit.AppendAsync(new AuditEvent
                 {
                     At = now, Type = AuditTypes.CodeReplayed, UserId = code.UserId, ClientId = code.ClientId, SessionId = code.SessionId,
                     IpAddress = request.IpAddress, Reason = "authorization code presented twice; its session was revoked",
                 }, ct);
+                if (await store.Sessions.FindAsync(code.SessionId, ct) is { } revoked)
+                    await publisher.SessionRevokedAsync(revoked, RevocationReasons.CodeReplay, now, ct);
+            }
             return GrantResult.Fail(InvalidGrant);
         }
         // §4.1.3: "ensure that the authorization code was issued to the authenticated confidential client, or if the

@@ -71,7 +71,8 @@ public static class TesseraApp
         s.AddSingleton<TokenMinter>();
         s.AddSingleton(_ => new PasswordHasher(settings.Argon2));
         s.AddSingleton<RefreshEvents>();
-        s.AddSingleton<IRevocationPublisher, NoRevocationPublisher>();
+        s.AddSingleton(sp => (IRevocationFeedStore)sp.GetRequiredService<ITesseraStore>());
+        s.AddSingleton<IRevocationPublisher, FeedRevocationPublisher>();
         s.AddSingleton<RefreshTokenService>();
         s.AddSingleton<ClientAuthenticator>();
         s.AddSingleton<AccessTokenValidator>();
@@ -141,6 +142,7 @@ public static class TesseraApp
         UserInfoEndpoint.Map(app);
         LogoutEndpoint.Map(app);
         AccountEndpoint.Map(app);
+        RevocationFeedEndpoint.Map(app);
         app.MapGet("/", () => Results.Redirect("/.well-known/openid-configuration"));
         app.MapGet("/healthz", () => Results.Text("ok"));
     }

@@ -1,4 +1,5 @@
 using Tessera.Core;
+using Tessera.Core.Sessions;
 using Tessera.Core.Storage;
 using Tessera.Server.Hosting;
 
@@ -38,6 +39,17 @@ public sealed partial class PruningService(ITesseraStore store, TesseraOptions o
         var windowMax = options.RefreshRetryWindow;
         foreach (var c in await store.Clients.ListAsync(ct))
             if (c.Refresh.RetryWindow is { } w && w > windowMax) windowMax = w;
+        // Feed events matter only while an access token they void can still be alive.
+        var longestAccessToken = options.AccessTokenLifetime;
+        foreach (var c in await store.Clients.ListAsync(ct))
+            if (c.AccessTokenLifetime is { } l && l > longestAccessToken) longestAccessToken = l;
+        if (store is IRevocationFeedStore feed)
+            while (true)
+            {
+                var n = await feed.PruneAsync(now - longestAccessToken - TimeSpan.FromMinutes(5), BatchSize, ct);
+                total += n;
+                if (n < BatchSize) break;
+            }
         while (true)
         {
             var n = await store.Sessions.PruneAsync(now, windowMax, now - options.EndedSessionRetention, BatchSize, ct);

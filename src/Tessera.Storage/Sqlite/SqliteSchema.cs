@@ -36,5 +36,13 @@ internal static class SqliteSchema
             kid TEXT PRIMARY KEY, alg TEXT NOT NULL, protected_private BLOB NOT NULL,
             created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, retires_at INTEGER);
         """,
+        // 2: the revocation feed (RFC 8936 poll delivery) and each receiver's acknowledged position.
+        """
+        CREATE TABLE revocation_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, user_id TEXT NOT NULL, session_id TEXT,
+            client_id TEXT, revoked_before INTEGER, reason TEXT NOT NULL);
+        CREATE INDEX revocation_events_at ON revocation_events (at);
+        CREATE TABLE feed_cursors (receiver_id TEXT PRIMARY KEY, acked_id INTEGER NOT NULL);
+        """,
     ];
 }
