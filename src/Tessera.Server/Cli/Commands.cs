@@ -7,6 +7,7 @@ using Tessera.Core.Sessions;
 using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
 using Tessera.Core.Users;
+using Tessera.Server.Admin;
 using Tessera.Server.Hosting;
 using Tessera.Server.Maintenance;
 
@@ -38,8 +39,20 @@ public static class Commands
 
     public static async Task<int> RunAsync(CliArgs cli, IServiceProvider sp, CancellationToken ct)
     {
+        try
+        {
+            return await RunCoreAsync(cli, sp, ct);
+        }
+        catch (AdminException e)
+        {
+            throw new CliException(e.Message);
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(CliArgs cli, IServiceProvider sp, CancellationToken ct)
+    {
         var store = sp.GetRequiredService<ITesseraStore>();
-        var publisher = sp.GetRequiredService<IRevocationPublisher>();
+        var ops = sp.GetRequiredService<AdminService>();
         var time = TimeProvider.System;
         var w = cli.Words;
         string Arg(int i, string what) => w.Count > i ? w[i] : throw new CliException($"Missing {what}.\n\n{Usage}");
@@ -61,23 +74,15 @@ public static class Commands
             case ("clients", "add"):
             {
                 var id = Arg(2, "client id");
-                if (await store.Clients.FindAsync(id, ct) is not null) throw new CliException($"Client '{id}' exists; remove it first.");
                 var isPublic = cli.Has("public");
                 var grants = cli.All("grant").ToList();
                 if (grants.Count == 0) grants = isPublic ? [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken] : [GrantTypes.ClientCredentials];
-                if (grants.Any(g => !GrantTypes.Supported.Contains(g))) throw new CliException($"Grants must be among: {string.Join(", ", GrantTypes.Supported)}.");
-                if (isPublic && grants.Contains(GrantTypes.ClientCredentials)) throw new CliException("A public client cannot use client_credentials.");
-                foreach (var uri in cli.All("redirect-uri"))
-                    if (!Uri.TryCreate(uri, UriKind.Absolute, out var u) || u.Fragment.Length > 0) throw new CliException($"Redirect URI '{uri}' must be absolute without a fragment.");
-                if (grants.Contains(GrantTypes.AuthorizationCode) && !cli.All("redirect-uri").Any()) throw new CliException("authorization_code needs at least one --redirect-uri.");
                 if (!Scopes.TryParse(cli.Get("scope"), out var scopes)) throw new CliException("Malformed --scope.");
-                string? secret = isPublic ? null : Handles.NewClientSecret();
                 TimeSpan? atl = cli.Get("access-token-lifetime") is { } l ? TimeSpan.TryParse(l, System.Globalization.CultureInfo.InvariantCulture, out var ts) && ts > TimeSpan.Zero ? ts : throw new CliException("Bad --access-token-lifetime.") : null;
-                await store.Clients.SaveAsync(new Client
+                var (client, secret) = await ops.SaveClientAsync(new Client
                 {
                     Id = id,
                     DisplayName = cli.Get("name") ?? id,
-                    SecretHash = secret is null ? null : Handles.Hash(secret),
                     RedirectUris = cli.All("redirect-uri").ToList(),
                     PostLogoutRedirectUris = cli.All("post-logout-uri").ToList(),
                     GrantTypes = grants,
@@ -86,30 +91,23 @@ public static class Commands
                     FirstParty = cli.Has("first-party"),
                     Native = cli.Has("native"),
                     AccessTokenLifetime = atl,
-                    Refresh = new RefreshPolicy { Rotate = isPublic || !cli.Has("no-rotation") },
-                }, ct);
-                await Audit(store, AuditTypes.ClientChanged, null, id, "client created from the command line", ct);
-                Console.WriteLine($"Client '{id}' created ({(isPublic ? "public" : "confidential")}).");
+                    Refresh = new RefreshPolicy { Rotate = !cli.Has("no-rotation") },
+                }, confidential: !isPublic, isNew: true, Actor, ct);
+                Console.WriteLine($"Client '{client.Id}' created ({(client.IsPublic ? "public" : "confidential")}).");
                 if (secret is not null) Console.WriteLine($"Secret (shown once, stored only as a hash): {secret}");
                 return 0;
             }
             case ("clients", "rotate-secret"):
             {
                 var c = await store.Clients.FindAsync(Arg(2, "client id"), ct) ?? throw new CliException("No such client.");
-                if (c.IsPublic) throw new CliException("Public clients have no secret.");
-                var secret = Handles.NewClientSecret();
-                await store.Clients.SaveAsync(c with { SecretHash = Handles.Hash(secret) }, ct);
-                await Audit(store, AuditTypes.ClientChanged, null, c.Id, "secret rotated", ct);
-                Console.WriteLine($"New secret (shown once): {secret}");
+                Console.WriteLine($"New secret (shown once): {await ops.RotateSecretAsync(c, Actor, ct)}");
                 return 0;
             }
             case ("clients", "remove"):
             {
                 var id = Arg(2, "client id");
-                var n = await store.Sessions.RevokeByClientAsync(id, time.GetUtcNow(), RevocationReasons.AdminRevoked, ct);
-                if (!await store.Clients.DeleteAsync(id, ct)) throw new CliException($"No client '{id}'.");
-                await Audit(store, AuditTypes.ClientChanged, null, id, "client removed; sessions revoked", ct);
-                Console.WriteLine($"Client '{id}' removed; {n} sessions revoked.");
+                await ops.DeleteClientAsync(id, Actor, ct);
+                Console.WriteLine($"Client '{id}' removed; its sessions were revoked.");
                 return 0;
             }
 
@@ -122,38 +120,17 @@ public static class Commands
                 var name = Arg(2, "username");
                 var password = cli.Has("password-stdin") ? Console.In.ReadLine() : cli.Get("password");
                 if (string.IsNullOrEmpty(password)) throw new CliException("Give a password with --password-stdin (preferred) or --password.");
-                if (password.Length < 8) throw new CliException("Passwords need at least 8 characters.");
                 IReadOnlyList<string>? allowed = null;
                 if (cli.Get("scopes") is { } sc) allowed = Scopes.TryParse(sc, out var parsed) ? parsed : throw new CliException("Malformed --scopes.");
-                var user = new User
-                {
-                    Id = Handles.NewId(), Username = name, Name = cli.Get("name"), Email = cli.Get("email"),
-                    PasswordHash = sp.GetRequiredService<PasswordHasher>().Hash(password), AllowedScopes = allowed, CreatedAt = time.GetUtcNow(),
-                };
-                if (!await store.Users.CreateAsync(user, ct)) throw new CliException($"The username '{name}' is taken.");
-                await Audit(store, AuditTypes.UserChanged, user.Id, null, "user created from the command line", ct);
-                Console.WriteLine($"User '{name}' created (id {user.Id}).");
+                var user = await ops.CreateUserAsync(name, password, cli.Get("name"), cli.Get("email"), allowed, Actor, ct);
+                Console.WriteLine($"User '{user.Username}' created (id {user.Id}).");
                 return 0;
             }
             case ("users", "disable" or "enable" or "unlock"):
             {
                 var u = await FindUser(Arg(2, "username"));
-                var now = time.GetUtcNow();
-                var changed = w[1] switch
-                {
-                    // Disabling also voids every session, so resource servers drop its access tokens through the feed.
-                    "disable" => u with { Disabled = true, RevokedBefore = now },
-                    "enable" => u with { Disabled = false },
-                    _ => u with { LockedUntil = null },
-                };
-                await store.Users.SaveAsync(changed, ct);
-                if (w[1] == "disable")
-                {
-                    await store.Sessions.RevokeByUserAsync(u.Id, now, RevocationReasons.UserDisabled, ct);
-                    await publisher.UserRevokedBeforeAsync(u.Id, now, RevocationReasons.UserDisabled, ct);
-                }
-                await Audit(store, AuditTypes.UserChanged, u.Id, null, "user " + w[1] + "d", ct);
-                Console.WriteLine($"User '{u.Username}' {w[1]}d. Their next refresh sees it.");
+                await ops.UpdateUserAsync(u, w[1] == "unlock" ? null : w[1] == "disable", null, w[1] == "unlock", null, null, false, Actor, ct);
+                Console.WriteLine($"User '{u.Username}' {w[1]}d.{(w[1] == "disable" ? " Their sessions were revoked." : "")}");
                 return 0;
             }
             case ("users", "set-scopes"):
@@ -161,28 +138,21 @@ public static class Commands
                 var u = await FindUser(Arg(2, "username"));
                 IReadOnlyList<string>? allowed = null;
                 if (!cli.Has("all")) allowed = Scopes.TryParse(Arg(3, "scopes"), out var parsed) ? parsed : throw new CliException("Malformed scopes.");
-                await store.Users.SaveAsync(u with { AllowedScopes = allowed }, ct);
-                await Audit(store, AuditTypes.UserChanged, u.Id, null, "permissions changed", ct);
-                Console.WriteLine($"User '{u.Username}' may now have: {(allowed is null ? "any scope their clients may ask for" : string.Join(' ', allowed))}.");
+                await ops.UpdateUserAsync(u, null, null, false, null, allowed, allowed is null, Actor, ct);
+                Console.WriteLine($"User '{u.Username}' may now have: {(allowed is null ? "any scope their clients may ask for" : string.Join(' ', allowed))}. The next refresh applies it.");
                 return 0;
             }
             case ("users", "revoke-sessions"):
             {
                 var u = await FindUser(Arg(2, "username"));
-                var now = time.GetUtcNow();
-                await store.Users.SaveAsync(u with { RevokedBefore = now }, ct);
-                var n = await store.Sessions.RevokeByUserAsync(u.Id, now, RevocationReasons.AdminRevoked, ct);
-                await publisher.UserRevokedBeforeAsync(u.Id, now, RevocationReasons.AdminRevoked, ct);
-                await Audit(store, AuditTypes.SessionRevoked, u.Id, null, $"all sessions revoked by an operator ({n})", ct);
+                var n = await ops.RevokeUserSessionsAsync(u, Actor, ct);
                 Console.WriteLine($"{n} sessions of '{u.Username}' revoked; anything older than now is void.");
                 return 0;
             }
             case ("users", "remove"):
             {
                 var u = await FindUser(Arg(2, "username"));
-                await store.Sessions.RevokeByUserAsync(u.Id, time.GetUtcNow(), RevocationReasons.AdminRevoked, ct);
-                await store.Users.DeleteAsync(u.Id, ct);
-                await Audit(store, AuditTypes.UserChanged, u.Id, null, "user removed", ct);
+                await ops.DeleteUserAsync(u, Actor, ct);
                 Console.WriteLine($"User '{u.Username}' removed.");
                 return 0;
             }
@@ -201,11 +171,7 @@ public static class Commands
             {
                 var sid = Arg(2, "session id");
                 var s = await store.Sessions.FindAsync(sid, ct) ?? throw new CliException("No such session.");
-                if (await store.Sessions.RevokeAsync(sid, time.GetUtcNow(), RevocationReasons.AdminRevoked, ct))
-                {
-                    await Audit(store, AuditTypes.SessionRevoked, s.UserId, s.ClientId, "revoked by an operator", ct, sid);
-                    await publisher.SessionRevokedAsync(s, RevocationReasons.AdminRevoked, time.GetUtcNow(), ct);
-                }
+                await ops.RevokeSessionAsync(s, Actor, ct);
                 Console.WriteLine($"Session {sid} revoked.");
                 return 0;
             }
@@ -227,8 +193,7 @@ public static class Commands
         throw new CliException(Usage);
     }
 
-    private static Task Audit(ITesseraStore store, string type, string? userId, string? clientId, string reason, CancellationToken ct, string? sessionId = null) =>
-        store.Audit.AppendAsync(new AuditEvent { At = DateTimeOffset.UtcNow, Type = type, UserId = userId, ClientId = clientId, SessionId = sessionId, Reason = reason + " (cli)" }, ct);
+    private const string Actor = "the command line";
 }
 
 public sealed class CliException(string message) : Exception(message);

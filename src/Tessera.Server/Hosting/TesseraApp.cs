@@ -106,11 +106,15 @@ public static class TesseraApp
             o.LoginPath = "/login";
         });
         s.AddAuthorization();
+        s.AddSingleton<Admin.AdminService>();
+        s.AddProblemDetails();
+        s.AddOpenApi("admin");
 
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseMiddleware<SecurityHeadersMiddleware>();
+        app.UseStatusCodePages();
         app.UseAuthentication();
         Map(app);
         if (settings.Demo) DemoCallback.Map(app, options.Issuer);
@@ -143,6 +147,8 @@ public static class TesseraApp
         LogoutEndpoint.Map(app);
         AccountEndpoint.Map(app);
         RevocationFeedEndpoint.Map(app);
+        Admin.AdminApi.Map(app);
+        app.MapOpenApi("/admin/openapi/{documentName}.json");
         app.MapGet("/", () => Results.Redirect("/.well-known/openid-configuration"));
         app.MapGet("/healthz", () => Results.Text("ok"));
     }

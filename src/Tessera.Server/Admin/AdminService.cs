@@ -1,0 +1,168 @@
+using Tessera.Core.Audit;
+using Tessera.Core.Clients;
+using Tessera.Core.Passwords;
+using Tessera.Core.Protocol;
+using Tessera.Core.Sessions;
+using Tessera.Core.Storage;
+using Tessera.Core.Tokens;
+using Tessera.Core.Users;
+
+namespace Tessera.Server.Admin;
+
+/// <summary>An operator's request that cannot be carried out, with the field at fault (becomes RFC 9457 problem details).</summary>
+public sealed class AdminException(string message, string? field = null, int status = 400) : Exception(message)
+{
+    public string? Field { get; } = field;
+    public int Status { get; } = status;
+}
+
+/// <summary>
+/// What operators may do, shared by the admin API and the command line: each operation changes the store,
+/// writes its audit event and publishes what it revoked to the feed, in that order.
+/// </summary>
+public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRevocationPublisher publisher, TimeProvider time)
+{
+    public const int MinPasswordLength = 8;
+    public const int MaxPasswordLength = 1024;
+
+    public async Task<User> CreateUserAsync(string username, string password, string? name, string? email, IReadOnlyList<string>? scopes, string actor, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(username) || username.Length > 256 || username.Any(char.IsControl))
+            throw new AdminException("A username of 1 to 256 printable characters is required.", "username");
+        CheckPassword(password);
+        var user = new User
+        {
+            Id = Handles.NewId(), Username = username.Trim(), Name = name, Email = email, PasswordHash = hasher.Hash(password),
+            AllowedScopes = scopes, CreatedAt = time.GetUtcNow(),
+        };
+        if (!await store.Users.CreateAsync(user, ct)) throw new AdminException($"The username '{username}' is taken.", "username", 409);
+        await AuditAsync(AuditTypes.UserChanged, user.Id, null, null, "user created by " + actor, ct);
+        return user;
+    }
+
+    public async Task<User> UpdateUserAsync(User user, bool? disabled, DateTimeOffset? lockedUntil, bool unlock, string? password, IReadOnlyList<string>? scopes, bool allScopes, string actor, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var changed = user;
+        var what = new List<string>();
+        if (password is not null)
+        {
+            CheckPassword(password);
+            // A password reset voids every session that started before it.
+            changed = changed with { PasswordHash = hasher.Hash(password), RevokedBefore = now };
+            what.Add("password reset");
+        }
+        if (disabled is { } d)
+        {
+            changed = changed with { Disabled = d };
+            if (d) changed = changed with { RevokedBefore = now };
+            what.Add(d ? "disabled" : "enabled");
+        }
+        if (lockedUntil is { } until) { changed = changed with { LockedUntil = until }; what.Add("locked"); }
+        if (unlock) { changed = changed with { LockedUntil = null }; what.Add("unlocked"); }
+        if (allScopes) { changed = changed with { AllowedScopes = null }; what.Add("permissions: all"); }
+        else if (scopes is not null) { changed = changed with { AllowedScopes = scopes }; what.Add("permissions changed"); }
+        await store.Users.SaveAsync(changed, ct);
+        await AuditAsync(AuditTypes.UserChanged, user.Id, null, null, string.Join(", ", what) + " by " + actor, ct);
+        if (changed.RevokedBefore != user.RevokedBefore)
+        {
+            var reason = disabled == true ? RevocationReasons.UserDisabled : RevocationReasons.AdminRevoked;
+            await store.Sessions.RevokeByUserAsync(user.Id, now, reason, ct);
+            await publisher.UserRevokedBeforeAsync(user.Id, now, reason, ct);
+        }
+        return changed;
+    }
+
+    public async Task<int> RevokeUserSessionsAsync(User user, string actor, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await store.Users.SaveAsync(user with { RevokedBefore = now }, ct);
+        var n = await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
+        await AuditAsync(AuditTypes.SessionRevoked, user.Id, null, null, $"all {n} sessions revoked by {actor}", ct);
+        await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
+        return n;
+    }
+
+    public async Task DeleteUserAsync(User user, string actor, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
+        await store.Users.DeleteAsync(user.Id, ct);
+        await AuditAsync(AuditTypes.UserChanged, user.Id, null, null, "user deleted by " + actor, ct);
+        await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
+    }
+
+    /// <summary>Creates or replaces a client; a new confidential client gets a generated secret, returned once.</summary>
+    public async Task<(Client Client, string? Secret)> SaveClientAsync(Client client, bool confidential, bool isNew, string actor, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(client.Id) || client.Id.Length > 200 || client.Id.Any(c => c <= ' ' || c == ':'))
+            throw new AdminException("A client id of 1 to 200 characters without spaces or ':' is required.", "id");
+        if (client.GrantTypes.Count == 0 || client.GrantTypes.Any(g => !GrantTypes.Supported.Contains(g)))
+            throw new AdminException($"grantTypes must be among {string.Join(", ", GrantTypes.Supported)}.", "grantTypes");
+        if (!confidential && client.GrantTypes.Contains(GrantTypes.ClientCredentials))
+            throw new AdminException("A public client cannot use client_credentials.", "grantTypes");
+        if (client.GrantTypes.Contains(GrantTypes.AuthorizationCode) && client.RedirectUris.Count == 0)
+            throw new AdminException("authorization_code needs at least one redirect URI.", "redirectUris");
+        foreach (var u in client.RedirectUris.Concat(client.PostLogoutRedirectUris))
+            if (!Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0)
+                throw new AdminException($"'{u}' must be an absolute URI without a fragment.", "redirectUris");
+        foreach (var s in client.Scopes)
+            if (!Scopes.TryParse(s, out var one) || one.Count != 1) throw new AdminException($"'{s}' is not a valid scope.", "scopes");
+        var existing = await store.Clients.FindAsync(client.Id, ct);
+        if (isNew && existing is not null) throw new AdminException($"Client '{client.Id}' exists.", "id", 409);
+        if (!isNew && existing is null) throw new AdminException($"No client '{client.Id}'.", "id", 404);
+        string? secret = null;
+        if (confidential && existing?.SecretHash is null)
+            secret = Handles.NewClientSecret();
+        var saved = client with { SecretHash = !confidential ? null : secret is not null ? Handles.Hash(secret) : existing!.SecretHash };
+        if (saved.IsPublic && !saved.Refresh.Rotate) saved = saved with { Refresh = saved.Refresh with { Rotate = true } };
+        await store.Clients.SaveAsync(saved, ct);
+        await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, (isNew ? "client created by " : "client updated by ") + actor, ct);
+        return (saved, secret);
+    }
+
+    public async Task<string> RotateSecretAsync(Client client, string actor, CancellationToken ct)
+    {
+        if (client.IsPublic) throw new AdminException("Public clients have no secret.", "id");
+        var secret = Handles.NewClientSecret();
+        await store.Clients.SaveAsync(client with { SecretHash = Handles.Hash(secret) }, ct);
+        await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, "secret rotated by " + actor, ct);
+        return secret;
+    }
+
+    public async Task<int> RevokeClientSessionsAsync(string clientId, string actor, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var live = (await store.Sessions.ListByClientAsync(clientId, ct)).Where(s => s.RevokedAt is null).ToList();
+        var n = await store.Sessions.RevokeByClientAsync(clientId, now, RevocationReasons.AdminRevoked, ct);
+        await AuditAsync(AuditTypes.SessionRevoked, null, clientId, null, $"all {n} sessions of the client revoked by {actor}", ct);
+        foreach (var s in live) await publisher.SessionRevokedAsync(s, RevocationReasons.AdminRevoked, now, ct);
+        return n;
+    }
+
+    public async Task DeleteClientAsync(string clientId, string actor, CancellationToken ct)
+    {
+        await RevokeClientSessionsAsync(clientId, actor, ct);
+        if (!await store.Clients.DeleteAsync(clientId, ct)) throw new AdminException($"No client '{clientId}'.", "id", 404);
+        await AuditAsync(AuditTypes.ClientChanged, null, clientId, null, "client deleted by " + actor, ct);
+    }
+
+    public async Task<bool> RevokeSessionAsync(Session session, string actor, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (!await store.Sessions.RevokeAsync(session.Id, now, RevocationReasons.AdminRevoked, ct)) return false;
+        await AuditAsync(AuditTypes.SessionRevoked, session.UserId, session.ClientId, session.Id, "revoked by " + actor, ct);
+        await publisher.SessionRevokedAsync(session, RevocationReasons.AdminRevoked, now, ct);
+        return true;
+    }
+
+    private static void CheckPassword(string password)
+    {
+        // Never truncated; long passphrases welcome.
+        if (password.Length is < MinPasswordLength or > MaxPasswordLength)
+            throw new AdminException($"Passwords need {MinPasswordLength} to {MaxPasswordLength} characters.", "password");
+    }
+
+    private Task AuditAsync(string type, string? userId, string? clientId, string? sessionId, string reason, CancellationToken ct) =>
+        store.Audit.AppendAsync(new AuditEvent { At = time.GetUtcNow(), Type = type, UserId = userId, ClientId = clientId, SessionId = sessionId, Reason = reason }, ct);
+}
