@@ -31,6 +31,12 @@ public sealed record Client
     public TimeSpan? AccessTokenLifetime { get; init; }
     public RefreshPolicy Refresh { get; init; } = new();
 
+    /// <summary>RFC 9449 <c>dpop_bound_access_tokens</c>: every token request must carry a DPoP proof.</summary>
+    public bool RequireDpop { get; init; }
+
+    /// <summary>RFC 9449 §8: proofs must carry a fresh server nonce.</summary>
+    public bool RequireDpopNonce { get; init; }
+
     public bool AllowsGrant(string grantType) => GrantTypes.Contains(grantType, StringComparer.Ordinal);
 }
 

@@ -23,6 +23,9 @@ public sealed class SecretProtector
         _key = masterKey.ToArray();
     }
 
+    /// <summary>A key for another use, derived from the master key with HKDF-SHA256 (RFC 5869).</summary>
+    public byte[] DeriveKey(string purpose) => HKDF.DeriveKey(HashAlgorithmName.SHA256, _key, 32, info: Encoding.UTF8.GetBytes(purpose));
+
     public byte[] Protect(ReadOnlySpan<byte> plaintext, string purpose)
     {
         var output = new byte[1 + NonceSize + TagSize + plaintext.Length];

@@ -14,7 +14,8 @@ public sealed record RefreshRequest(
     string RefreshToken,
     IReadOnlyList<string>? RequestedScopes,
     string? IpAddress,
-    string? UserAgent);
+    string? UserAgent,
+    string? DpopJkt = null);
 
 public sealed record RefreshSuccess(Session Session, User User, string RefreshToken, IReadOnlyList<string> Scopes, TimeSpan RefreshExpiresIn, bool Replayed);
 
@@ -90,6 +91,10 @@ public sealed class RefreshTokenService(
                 return await FailAudited(session, client, request, "user locked", ct);
             if (user.RevokedBefore is { } watermark && session.CreatedAt < watermark)
                 return await FailAudited(session, client, request, "session started before the user's revoked-before watermark", ct);
+
+            // 5. Sender binding, RFC 9449 §5: a bound session's refresh needs a proof with the same key.
+            if (session.DpopJkt is not null && !string.Equals(session.DpopJkt, request.DpopJkt, StringComparison.Ordinal))
+                return await FailAudited(session, client, request, request.DpopJkt is null ? "DPoP-bound session refreshed without a proof" : "DPoP proof made with another key", ct);
 
             // 6. Scopes: RFC 6749 §6 "MUST NOT include any scope not originally granted"; then what the
             //    client and the user may have today.

@@ -39,5 +39,8 @@ public sealed record Session
     public int RefreshCount { get; init; }
     public DateTimeOffset? RefreshWindowStart { get; init; }
 
+    /// <summary>RFC 9449 §5: the JWK thumbprint every refresh of this (public client's) session must prove possession of.</summary>
+    public string? DpopJkt { get; init; }
+
     public bool IsActive(DateTimeOffset now) => RevokedAt is null && now < IdleExpiresAt && now < AbsoluteExpiresAt;
 }

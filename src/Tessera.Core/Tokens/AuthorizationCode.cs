@@ -17,4 +17,6 @@ public sealed record AuthorizationCode
     public DateTimeOffset? RedeemedAt { get; init; }
     /// <summary>The session the first redemption created, so a replay can revoke it (RFC 6749 §4.1.2).</summary>
     public string? SessionId { get; init; }
+    /// <summary>RFC 9449 §10: the key the token request must prove (from the authorization request's dpop_jkt).</summary>
+    public string? DpopJkt { get; init; }
 }

@@ -14,7 +14,8 @@ public sealed record AccessTokenRequest(
     IReadOnlyList<string> Scopes,
     TimeSpan Lifetime,
     string? SessionId,
-    DateTimeOffset? AuthTime);
+    DateTimeOffset? AuthTime,
+    string? DpopJkt = null);
 
 public sealed record IdTokenRequest(
     string Issuer,
@@ -48,6 +49,8 @@ public sealed class TokenMinter(KeyRing keys, TimeProvider time)
         if (r.Scopes.Count > 0) claims["scope"] = string.Join(' ', r.Scopes);
         if (r.SessionId is not null) claims["sid"] = r.SessionId;
         if (r.AuthTime is { } at) claims["auth_time"] = at.ToUnixTimeSeconds();
+        // RFC 9449 §6.1: a DPoP-bound token names its key by thumbprint.
+        if (r.DpopJkt is not null) claims["cnf"] = new Dictionary<string, object> { ["jkt"] = r.DpopJkt };
         var descriptor = new SecurityTokenDescriptor
         {
             Issuer = r.Issuer,

@@ -81,6 +81,7 @@ public static class AuthorizeEndpoint
             Resource = r.Resource,
             CodeChallenge = r.CodeChallenge,
             Nonce = r.Nonce,
+            DpopJkt = r.DpopJkt,
             AuthTime = authTime,
             CreatedAt = now,
             ExpiresAt = now + options.AuthorizationCodeLifetime,

@@ -36,5 +36,6 @@ public static class DiscoveryEndpoint
         ["claims_supported"] = new[] { "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid", "name", "preferred_username", "email" },
         ["authorization_response_iss_parameter_supported"] = true,
         ["prompt_values_supported"] = new[] { "none", "login", "consent" },
+        ["dpop_signing_alg_values_supported"] = Core.Dpop.DpopProofValidator.Algorithms,
     };
 }

@@ -1,4 +1,6 @@
+using Tessera.Core;
 using Tessera.Core.Clients;
+using Tessera.Core.Dpop;
 using Tessera.Core.Protocol;
 using Tessera.Server.ClientAuthentication;
 using Tessera.Server.Grants;
@@ -14,7 +16,9 @@ public static class TokenEndpoint
     public static void Map(WebApplication app) =>
         app.MapMethods(Path, [HttpMethods.Post, HttpMethods.Get, HttpMethods.Put, HttpMethods.Delete, HttpMethods.Patch], HandleAsync);
 
-    private static async Task HandleAsync(HttpContext http, ClientAuthenticator authenticator,
+    public const string InvalidDpopProof = "invalid_dpop_proof";
+
+    private static async Task HandleAsync(HttpContext http, ClientAuthenticator authenticator, DpopProofValidator dpop, TesseraOptions options,
         AuthorizationCodeGrant code, RefreshTokenGrant refresh, ClientCredentialsGrant credentials)
     {
         var ct = http.RequestAborted;
@@ -35,8 +39,30 @@ public static class TokenEndpoint
             return;
         }
 
-        // 3. One handler per grant. No password grant, no implicit grant (OAuth 2.1).
-        var request = new TokenRequest(http, form.Values, auth.Client!);
+        // 3. A DPoP proof, when sent or required (RFC 9449 §5).
+        var client = auth.Client!;
+        if (client.RequireDpopNonce) http.Response.Headers["DPoP-Nonce"] = dpop.NewNonce();
+        DpopProof? proof = null;
+        var header = http.Request.Headers["DPoP"];
+        if (header.Count > 1 || (header.Count == 0 && client.RequireDpop))
+        {
+            await OAuthResults.WriteErrorAsync(http, new OAuthFailure(InvalidDpopProof, header.Count > 1 ? "Send exactly one DPoP header." : "This client must send a DPoP proof."));
+            return;
+        }
+        if (header.Count == 1)
+        {
+            var url = new Uri(options.Issuer + Path);
+            var checkedProof = await dpop.ValidateAsync(header.ToString(), HttpMethods.Post, url, client.RequireDpopNonce, accessToken: null, ct);
+            if (checkedProof.Proof is null)
+            {
+                await OAuthResults.WriteErrorAsync(http, new OAuthFailure(checkedProof.NonceRequired ? "use_dpop_nonce" : InvalidDpopProof, checkedProof.Error!));
+                return;
+            }
+            proof = checkedProof.Proof;
+        }
+
+        // 4. One handler per grant. No password grant, no implicit grant (OAuth 2.1).
+        var request = new TokenRequest(http, form.Values, client, proof);
         form.Values.TryGetValue("grant_type", out var grantType);
         var result = grantType switch
         {
@@ -47,7 +73,7 @@ public static class TokenEndpoint
             _ => GrantResult.Fail(OAuthErrors.UnsupportedGrantType, "This grant type is not supported."),
         };
 
-        // 4. Answer; never cached (RFC 6749 §5.1).
+        // 5. Answer; never cached (RFC 6749 §5.1).
         if (result.Failure is not null)
             await OAuthResults.WriteErrorAsync(http, result.Failure, auth.BasicUsed);
         else

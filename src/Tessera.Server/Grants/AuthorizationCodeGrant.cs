@@ -74,6 +74,10 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
                 return GrantResult.Fail(InvalidGrant);
         }
 
+        // RFC 9449 §10: a code bound with dpop_jkt is redeemed only with a proof by that key.
+        if (code.DpopJkt is not null && code.DpopJkt != request.Dpop?.Thumbprint)
+            return GrantResult.Fail(InvalidGrant);
+
         var user = await store.Users.FindByIdAsync(code.UserId, ct);
         if (user is null || user.Disabled || user.IsLocked(now))
             return GrantResult.Fail(InvalidGrant);
@@ -106,6 +110,8 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
             IpAddress = request.IpAddress,
             FamilyHash = familyHash,
             CurrentTokenHash = refreshToken is null ? null : Handles.Hash(refreshToken),
+            // RFC 9449 §5: refresh tokens of public clients are bound to the key; confidential clients are already sender-constrained.
+            DpopJkt = client.IsPublic ? request.Dpop?.Thumbprint : null,
         };
         await store.Sessions.CreateAsync(session, ct);
         await store.Codes.LinkSessionAsync(hash, session.Id, ct);
@@ -113,7 +119,7 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
 
         var scopes = code.Scopes.Where(s => s != Scopes.OfflineAccess || issueRefresh).ToList();
         var response = await responder.ForUserAsync(client, user, session, scopes, refreshToken,
-            refreshToken is null ? null : session.IdleExpiresAt - now, code.Nonce, ct);
+            refreshToken is null ? null : session.IdleExpiresAt - now, code.Nonce, request.Dpop?.Thumbprint, ct);
         return new GrantResult(response, null);
     }
 

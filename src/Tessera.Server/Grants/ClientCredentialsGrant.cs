@@ -24,11 +24,11 @@ public sealed class ClientCredentialsGrant(TokenMinter minter, TesseraOptions op
         if (targetFailure is not null) return GrantResult.Fail(targetFailure);
 
         var lifetime = client.AccessTokenLifetime ?? options.AccessTokenLifetime;
-        var (token, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(options.Issuer!, client.Id, client.Id, audience!, requested, lifetime, null, null), ct);
+        var (token, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(options.Issuer!, client.Id, client.Id, audience!, requested, lifetime, null, null, request.Dpop?.Thumbprint), ct);
         var response = new Dictionary<string, object>
         {
             ["access_token"] = token,
-            ["token_type"] = "Bearer",
+            ["token_type"] = request.Dpop is null ? "Bearer" : "DPoP",
             ["expires_in"] = (long)lifetime.TotalSeconds,
         };
         if (requested.Count > 0) response["scope"] = Scopes.Join(requested);

@@ -22,11 +22,11 @@ public sealed class RefreshTokenGrant(RefreshTokenService service, TokenResponde
             requested = parsed;
         }
 
-        var (success, failure) = await service.RefreshAsync(new RefreshRequest(request.Client, token, requested, request.IpAddress, request.UserAgent), ct);
+        var (success, failure) = await service.RefreshAsync(new RefreshRequest(request.Client, token, requested, request.IpAddress, request.UserAgent, request.Dpop?.Thumbprint), ct);
         if (failure is not null) return GrantResult.Fail(failure);
 
         var s = success!;
-        var response = await responder.ForUserAsync(request.Client, s.User, s.Session, s.Scopes, s.RefreshToken, s.RefreshExpiresIn, nonce: null, ct);
+        var response = await responder.ForUserAsync(request.Client, s.User, s.Session, s.Scopes, s.RefreshToken, s.RefreshExpiresIn, nonce: null, request.Dpop?.Thumbprint, ct);
         return new GrantResult(response, null);
     }
 }

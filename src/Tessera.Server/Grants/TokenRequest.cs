@@ -4,7 +4,7 @@ using Tessera.Core.Protocol;
 namespace Tessera.Server.Grants;
 
 /// <summary>A token request after the form was read and the client authenticated.</summary>
-public sealed record TokenRequest(HttpContext Http, IReadOnlyDictionary<string, string> Form, Client Client)
+public sealed record TokenRequest(HttpContext Http, IReadOnlyDictionary<string, string> Form, Client Client, Tessera.Core.Dpop.DpopProof? Dpop = null)
 {
     public string? this[string name] => Form.TryGetValue(name, out var v) ? v : null;
 

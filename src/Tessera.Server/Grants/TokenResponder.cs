@@ -13,15 +13,15 @@ namespace Tessera.Server.Grants;
 public sealed class TokenResponder(TokenMinter minter, TesseraOptions options)
 {
     public async Task<Dictionary<string, object>> ForUserAsync(
-        Client client, User user, Session session, IReadOnlyList<string> scopes, string? refreshToken, TimeSpan? refreshExpiresIn, string? nonce, CancellationToken ct)
+        Client client, User user, Session session, IReadOnlyList<string> scopes, string? refreshToken, TimeSpan? refreshExpiresIn, string? nonce, string? dpopJkt, CancellationToken ct)
     {
         var lifetime = client.AccessTokenLifetime ?? options.AccessTokenLifetime;
         var (accessToken, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(
-            options.Issuer!, client.Id, user.Id, session.Resource ?? DefaultAudience(client), scopes, lifetime, session.Id, session.AuthTime), ct);
+            options.Issuer!, client.Id, user.Id, session.Resource ?? DefaultAudience(client), scopes, lifetime, session.Id, session.AuthTime, dpopJkt), ct);
         var response = new Dictionary<string, object>
         {
             ["access_token"] = accessToken,
-            ["token_type"] = "Bearer",
+            ["token_type"] = dpopJkt is null ? "Bearer" : "DPoP",
             ["expires_in"] = (long)lifetime.TotalSeconds,
             ["scope"] = Scopes.Join(scopes),
         };

@@ -74,6 +74,8 @@ public static class TesseraApp
         s.AddSingleton(sp => (IRevocationFeedStore)sp.GetRequiredService<ITesseraStore>());
         s.AddSingleton<IRevocationPublisher, FeedRevocationPublisher>();
         s.AddSingleton<RefreshTokenService>();
+        s.AddSingleton(sp => (Tessera.Core.Dpop.IReplayCache)sp.GetRequiredService<ITesseraStore>());
+        s.AddSingleton<Tessera.Core.Dpop.DpopProofValidator>();
         s.AddSingleton<ClientAuthenticator>();
         s.AddSingleton<AccessTokenValidator>();
         s.AddSingleton<TokenResponder>();

@@ -16,7 +16,8 @@ public sealed record AuthorizeRequest(
     string? Prompt,
     int? MaxAge,
     string? Resource,
-    IReadOnlyDictionary<string, string> Parameters);
+    IReadOnlyDictionary<string, string> Parameters,
+    string? DpopJkt = null);
 
 /// <summary>
 /// What went wrong with an authorization request. <see cref="PageError"/>: the client or redirect URI cannot be
@@ -105,7 +106,12 @@ public sealed class AuthorizeRequestValidator(ITesseraStore store, TesseraOption
         if (nonce is { Length: > 512 } || state is { Length: > 2048 })
             return (null, Redirect(OAuthErrors.InvalidRequest, "state or nonce is too long."));
 
-        return (new AuthorizeRequest(client, redirectUri, state, scopes, challenge, nonce, prompt, maxAge, resource, p), null);
+        // RFC 9449 §10: dpop_jkt binds the code to the key the token request will prove.
+        p.TryGetValue("dpop_jkt", out var dpopJkt);
+        if (dpopJkt is not null && (dpopJkt.Length != 43 || !dpopJkt.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+            return (null, Redirect(OAuthErrors.InvalidRequest, "dpop_jkt must be a base64url SHA-256 JWK thumbprint."));
+
+        return (new AuthorizeRequest(client, redirectUri, state, scopes, challenge, nonce, prompt, maxAge, resource, p, dpopJkt), null);
     }
 
     /// <summary>

@@ -44,5 +44,11 @@ internal static class SqliteSchema
         CREATE INDEX revocation_events_at ON revocation_events (at);
         CREATE TABLE feed_cursors (receiver_id TEXT PRIMARY KEY, acked_id INTEGER NOT NULL);
         """,
+        // 3: DPoP: a session's key binding, and the proof replay cache.
+        """
+        ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
+        CREATE TABLE replay_cache (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+        CREATE INDEX replay_cache_expiry ON replay_cache (expires_at);
+        """,
     ];
 }

@@ -10,7 +10,7 @@ public sealed partial class SqliteStore
     private const string SessionColumns =
         "id, user_id, client_id, scopes, resource, created_at, auth_time, last_used_at, idle_expires_at, absolute_expires_at, " +
         "revoked_at, revoked_reason, user_agent, ip, family_hash, current_hash, previous_hash, previous_consumed_at, protected_current, " +
-        "refresh_count, refresh_window_start";
+        "refresh_count, refresh_window_start, dpop_jkt";
 
     private static Session MapSession(SqliteDataReader r) => new()
     {
@@ -19,12 +19,12 @@ public sealed partial class SqliteStore
         IdleExpiresAt = At(r.GetInt64(8)), AbsoluteExpiresAt = At(r.GetInt64(9)), RevokedAt = Time(r, 10), RevokedReason = Str(r, 11),
         UserAgent = Str(r, 12), IpAddress = Str(r, 13), FamilyHash = Blob(r, 14), CurrentTokenHash = Blob(r, 15),
         PreviousTokenHash = Blob(r, 16), PreviousConsumedAt = Time(r, 17), ProtectedCurrentToken = Blob(r, 18),
-        RefreshCount = r.GetInt32(19), RefreshWindowStart = Time(r, 20),
+        RefreshCount = r.GetInt32(19), RefreshWindowStart = Time(r, 20), DpopJkt = Str(r, 21),
     };
 
     Task ISessionStore.CreateAsync(Session s, CancellationToken ct) => Writer.WriteAsync(w =>
     {
-        var cmd = w.Command($"INSERT INTO sessions ({SessionColumns}) VALUES ($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)");
+        var cmd = w.Command($"INSERT INTO sessions ({SessionColumns}) VALUES ($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)");
         var p = cmd.Parameters;
         p.AddWithValue("$0", s.Id); p.AddWithValue("$1", s.UserId); p.AddWithValue("$2", s.ClientId); p.AddWithValue("$3", Scopes(s.Scopes));
         p.AddWithValue("$4", Db(s.Resource)); p.AddWithValue("$5", Ms(s.CreatedAt)); p.AddWithValue("$6", Ms(s.AuthTime));
@@ -34,6 +34,7 @@ public sealed partial class SqliteStore
         p.AddWithValue("$15", Db(s.CurrentTokenHash)); p.AddWithValue("$16", Db(s.PreviousTokenHash));
         p.AddWithValue("$17", Db(s.PreviousConsumedAt is { } pc ? Ms(pc) : null)); p.AddWithValue("$18", Db(s.ProtectedCurrentToken));
         p.AddWithValue("$19", s.RefreshCount); p.AddWithValue("$20", Db(s.RefreshWindowStart is { } rw ? Ms(rw) : null));
+        p.AddWithValue("$21", Db(s.DpopJkt));
         return cmd.ExecuteNonQuery();
     });
 
@@ -131,6 +132,10 @@ public sealed partial class SqliteStore
             """);
         delete.Parameters.AddWithValue("$ended", Ms(endedBefore)); delete.Parameters.AddWithValue("$n", batchSize);
         changed += delete.ExecuteNonQuery();
+
+        var replays = w.Command("DELETE FROM replay_cache WHERE key IN (SELECT key FROM replay_cache WHERE expires_at < $now LIMIT $n)");
+        replays.Parameters.AddWithValue("$now", Ms(now)); replays.Parameters.AddWithValue("$n", batchSize);
+        changed += replays.ExecuteNonQuery();
 
         var codes = w.Command("DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes WHERE expires_at < $old LIMIT $n)");
         codes.Parameters.AddWithValue("$old", Ms(now - TimeSpan.FromMinutes(10))); codes.Parameters.AddWithValue("$n", batchSize);
