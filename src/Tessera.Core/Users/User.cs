@@ -18,5 +18,20 @@ public sealed record User
 
     public DateTimeOffset CreatedAt { get; init; }
 
+    /// <summary>Failed sign-ins since the last success; drives the growing sign-in delay.</summary>
+    public int FailedLogins { get; init; }
+
+    /// <summary>Sign-in refused until then (brute-force throttle). Unlike <see cref="LockedUntil"/> it does not end sessions.</summary>
+    public DateTimeOffset? LoginBlockedUntil { get; init; }
+
+    /// <summary>After 5 failures, sign-in pauses 1 minute, doubling with each further failure, at most 1 hour.</summary>
+    public User WithFailedLogin(DateTimeOffset now)
+    {
+        var failures = FailedLogins + 1;
+        if (failures < 5) return this with { FailedLogins = failures };
+        var minutes = Math.Min(60, 1 << Math.Min(failures - 5, 6));
+        return this with { FailedLogins = failures, LoginBlockedUntil = now + TimeSpan.FromMinutes(minutes) };
+    }
+
     public bool IsLocked(DateTimeOffset now) => LockedUntil is { } until && until > now;
 }

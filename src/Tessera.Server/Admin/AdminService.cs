@@ -22,9 +22,6 @@ public sealed class AdminException(string message, string? field = null, int sta
 /// </summary>
 public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRevocationPublisher publisher, TimeProvider time)
 {
-    public const int MinPasswordLength = 8;
-    public const int MaxPasswordLength = 1024;
-
     public async Task<User> CreateUserAsync(string username, string password, string? name, string? email, IReadOnlyList<string>? scopes, string actor, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(username) || username.Length > 256 || username.Any(char.IsControl))
@@ -158,9 +155,8 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
 
     private static void CheckPassword(string password)
     {
-        // Never truncated; long passphrases welcome.
-        if (password.Length is < MinPasswordLength or > MaxPasswordLength)
-            throw new AdminException($"Passwords need {MinPasswordLength} to {MaxPasswordLength} characters.", "password");
+        // Never truncated; long passphrases welcome; common ones refused.
+        if (PasswordPolicy.Check(password) is { } problem) throw new AdminException(problem, "password");
     }
 
     private Task AuditAsync(string type, string? userId, string? clientId, string? sessionId, string reason, CancellationToken ct) =>

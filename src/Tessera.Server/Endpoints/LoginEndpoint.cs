@@ -48,28 +48,41 @@ public static class LoginEndpoint
         var form = await http.Request.ReadFormAsync(ct);
         string username = form["username"].ToString(), password = form["password"].ToString(), returnUrl = form["returnUrl"].ToString();
         if (!Html.IsLocalUrl(returnUrl)) returnUrl = "/account";
-        const string generic = "Wrong username or password.";
-        if (username.Length is 0 or > 256 || password.Length is 0 or > 1024)
+        // One message for every failure (unknown user, wrong password, throttled, disabled): no account enumeration.
+        const string generic = "Wrong username or password, or too many attempts. Wait a minute and try again.";
+        if (username.Length is 0 or > 256 || password.Length is 0 or > PasswordPolicy.MaxLength)
             return Render(http, af, returnUrl, generic, 400);
 
         var now = time.GetUtcNow();
         var user = await store.Users.FindByUsernameAsync(username, ct);
         var ip = http.Connection.RemoteIpAddress?.ToString();
-        bool ok;
+        string? failure = null;
         if (user?.PasswordHash is null)
         {
             // Same cost for unknown users, so timing does not tell who has an account.
             hasher.Waste(password);
-            ok = false;
+            failure = "unknown user";
+        }
+        else if (user.LoginBlockedUntil is { } blocked && blocked > now)
+        {
+            hasher.Waste(password);
+            failure = "sign-in throttled after repeated failures";
+        }
+        else if (!hasher.Verify(password, user.PasswordHash, out var rehash))
+        {
+            await store.Users.SaveAsync(user.WithFailedLogin(now), ct);
+            failure = "wrong password";
         }
         else
         {
-            ok = hasher.Verify(password, user.PasswordHash, out var rehash);
-            if (ok && rehash) await store.Users.SaveAsync(user with { PasswordHash = hasher.Hash(password) }, ct);
+            if (user.Disabled || user.IsLocked(now)) failure = "account disabled or locked";
+            // Transparent upgrade when the configured Argon2id cost went up; reset the failure count.
+            if (rehash || user.FailedLogins > 0 || user.LoginBlockedUntil is not null)
+                await store.Users.SaveAsync(user with { PasswordHash = rehash ? hasher.Hash(password) : user.PasswordHash, FailedLogins = 0, LoginBlockedUntil = null }, ct);
         }
-        if (!ok || user is null || user.Disabled || user.IsLocked(now))
+        if (failure is not null || user is null)
         {
-            await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user?.Id, IpAddress = ip, Reason = user is null ? "unknown user" : !ok ? "wrong password" : "account disabled or locked" }, ct);
+            await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user?.Id, IpAddress = ip, Reason = failure }, ct);
             return Render(http, af, returnUrl, generic, 400);
         }
 

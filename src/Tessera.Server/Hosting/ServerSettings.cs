@@ -37,6 +37,9 @@ public sealed class ServerSettings
     /// <summary>How often the pruning job runs. Default 5 minutes.</summary>
     public TimeSpan PruneInterval { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Requests per minute per client IP; 0 turns a limit off. Behind a proxy, configure forwarded headers so the IP is the client's.</summary>
+    public RateLimitSettings RateLimits { get; set; } = new();
+
     public PasswordHashParameters Argon2 => new(Argon2MemoryKiB, Argon2Iterations, Argon2Parallelism);
 
     public IEnumerable<string> Validate()
@@ -51,6 +54,8 @@ public sealed class ServerSettings
             yield return "Tessera:MasterKey must be the Base64 of exactly 32 bytes (openssl rand -base64 32).";
         if (Argon2MemoryKiB < 19456 || Argon2Iterations < 2 || Argon2Parallelism < 1)
             yield return "Tessera:Argon2MemoryKiB/Argon2Iterations/Argon2Parallelism must be at least OWASP's 19456/2/1.";
+        if (RateLimits.Token < 0 || RateLimits.Login < 0 || RateLimits.Authorize < 0 || RateLimits.Other < 0)
+            yield return "Tessera:RateLimits values are requests per minute per IP and cannot be negative (0 turns a limit off).";
         if (PruneInterval < TimeSpan.FromSeconds(1))
             yield return "Tessera:PruneInterval must be at least 00:00:01.";
     }
@@ -60,4 +65,17 @@ public sealed class ServerSettings
         Span<byte> buffer = stackalloc byte[64];
         return Convert.TryFromBase64String(value, buffer, out var n) && n == 32;
     }
+}
+
+/// <summary>Per-IP fixed-window limits (requests per minute) for each kind of endpoint.</summary>
+public sealed class RateLimitSettings
+{
+    /// <summary>Token, revocation, introspection and feed endpoints. Default 6000 (100/s).</summary>
+    public int Token { get; set; } = 6000;
+    /// <summary>Sign-in form posts. Default 30.</summary>
+    public int Login { get; set; } = 30;
+    /// <summary>Authorization and consent. Default 600.</summary>
+    public int Authorize { get; set; } = 600;
+    /// <summary>Everything else (userinfo, account, admin API, discovery). Default 1200.</summary>
+    public int Other { get; set; } = 1200;
 }

@@ -108,6 +108,11 @@ public static class TesseraApp
             o.LoginPath = "/login";
         });
         s.AddAuthorization();
+        s.AddRateLimiter(o =>
+        {
+            o.GlobalLimiter = FrontDoorLimits.Create(settings.RateLimits);
+            o.OnRejected = FrontDoorLimits.OnRejectedAsync;
+        });
         s.AddSingleton<Admin.AdminService>();
         s.AddProblemDetails();
         s.AddOpenApi("admin");
@@ -117,6 +122,7 @@ public static class TesseraApp
         var app = builder.Build();
         app.UseMiddleware<SecurityHeadersMiddleware>();
         app.UseStatusCodePages();
+        app.UseRateLimiter();
         app.UseAuthentication();
         Map(app);
         if (settings.Demo) DemoCallback.Map(app, options.Issuer);

@@ -48,6 +48,8 @@ public sealed class TesseraTestServer : IAsyncDisposable
             $"--Tessera:Issuer={issuer}",
             $"--Tessera:DataDirectory={dataDir}",
             $"--Tessera:MasterKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
+            // Front-door limits are off unless a test turns one on (later arguments win).
+            "--Tessera:RateLimits:Token=0", "--Tessera:RateLimits:Login=0", "--Tessera:RateLimits:Authorize=0", "--Tessera:RateLimits:Other=0",
         };
         if (extraArgs is not null) args.AddRange(extraArgs);
         var app = TesseraApp.Build(args.ToArray(), b =>
