@@ -27,8 +27,21 @@ public sealed class TesseraOptions
     /// <summary>Allowed clock skew when checking our own JWTs (userinfo, introspection). Default 30 seconds.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a signing key signs before the next one takes over. Default 90 days.</summary>
+    public TimeSpan SigningKeyLifetime { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>How long before it signs a new key is published in the JWKS, so every cache has it in time. Default 14 days.</summary>
+    public TimeSpan SigningKeyAnnouncement { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>How long a replaced key stays published: longer than any token it signed lives. Default 1 day.</summary>
+    public TimeSpan SigningKeyRetention { get; set; } = TimeSpan.FromDays(1);
+
     public IEnumerable<string> Validate()
     {
+        if (SigningKeyAnnouncement >= SigningKeyLifetime || SigningKeyAnnouncement < TimeSpan.Zero)
+            yield return "Tessera:SigningKeyAnnouncement must be shorter than Tessera:SigningKeyLifetime.";
+        if (SigningKeyRetention < AccessTokenLifetime)
+            yield return "Tessera:SigningKeyRetention must be at least Tessera:AccessTokenLifetime, or tokens outlive the key that checks them.";
         if (AccessTokenLifetime <= TimeSpan.Zero || AccessTokenLifetime > TimeSpan.FromHours(24))
             yield return "Tessera:AccessTokenLifetime must be between 00:00:01 and 1.00:00:00 (access tokens are short-lived).";
         if (AuthorizationCodeLifetime <= TimeSpan.Zero || AuthorizationCodeLifetime > TimeSpan.FromMinutes(10))

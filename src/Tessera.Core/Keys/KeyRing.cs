@@ -7,27 +7,67 @@ namespace Tessera.Core.Keys;
 
 /// <summary>
 /// The signing keys, read from the store (so every node signs with the same current key and serves the same JWKS)
-/// and decrypted with the master key. ES256 only for now.
+/// and decrypted with the master key. Keys rotate on a schedule: a new key is added <see cref="TesseraOptions.SigningKeyAnnouncement"/>
+/// before it takes over and published from then on; a replaced key stays published for
+/// <see cref="TesseraOptions.SigningKeyRetention"/>. Only additions touch the store: a key's state follows from
+/// the activation times, so nodes never disagree about it.
 /// </summary>
-public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, TimeProvider time)
+public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, TesseraOptions options, TimeProvider time)
 {
     private const string Purpose = "tessera.signing-key.v1";
     private static readonly TimeSpan ReloadEvery = TimeSpan.FromMinutes(1);
     private volatile Snapshot? _snapshot;
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly SemaphoreSlim _ensureLock = new(1, 1);
 
     public sealed record LoadedKey(string Kid, string Algorithm, ECDsaSecurityKey PrivateKey, ECDsaSecurityKey PublicKey, SigningKeyRecord Record);
 
-    private sealed record Snapshot(IReadOnlyList<LoadedKey> Keys, LoadedKey Current, DateTimeOffset LoadedAt);
+    private sealed record Snapshot(IReadOnlyList<LoadedKey> Published, LoadedKey Current, DateTimeOffset LoadedAt);
 
-    /// <summary>Creates the first key when the store has none. Several nodes starting at once may each add one; all are published.</summary>
+    /// <summary>
+    /// Creates the first key when there is none, and the next key once the current one is within its announcement
+    /// period of the end of its lifetime. Several nodes may do this at once; ties are resolved by kid everywhere.
+    /// </summary>
     public async Task EnsureKeyAsync(CancellationToken ct)
+    {
+        await _ensureLock.WaitAsync(ct);
+        try
+        {
+            await EnsureKeyCoreAsync(ct);
+        }
+        finally
+        {
+            _ensureLock.Release();
+        }
+    }
+
+    private async Task EnsureKeyCoreAsync(CancellationToken ct)
     {
         var keys = await store.ListAsync(ct);
         var now = time.GetUtcNow();
-        if (!keys.Any(k => k.ActivatesAt <= now && (k.RetiresAt is null || k.RetiresAt > now)))
+        var current = Current(keys, now);
+        if (current is null)
             await store.AddAsync(NewKeyRecord(now, now), ct);
-        await ReloadAsync(ct);
+        else if (!keys.Any(k => k.ActivatesAt > now))
+        {
+            var next = current.ActivatesAt + options.SigningKeyLifetime;
+            if (next - options.SigningKeyAnnouncement <= now)
+                await store.AddAsync(NewKeyRecord(now, next < now ? now : next), ct);
+        }
+        await ReloadAsync(force: true, ct);
+    }
+
+    /// <summary>An immediate rotation (compromise or policy): a new key signs from now on; the old one stays published for the retention period.</summary>
+    public async Task<SigningKeyRecord> RotateNowAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        // Strictly after the current key's activation, so the order (activation, kid) makes the new key current.
+        var latest = (await store.ListAsync(ct)).Where(k => k.ActivatesAt <= now).Select(k => k.ActivatesAt).DefaultIfEmpty(now).Max();
+        // (Stores keep milliseconds, so "after" means at least one millisecond after.)
+        var record = NewKeyRecord(now, latest + TimeSpan.FromMilliseconds(1) > now ? latest + TimeSpan.FromMilliseconds(1) : now);
+        await store.AddAsync(record, ct);
+        await ReloadAsync(force: true, ct);
+        return record;
     }
 
     public SigningKeyRecord NewKeyRecord(DateTimeOffset now, DateTimeOffset activatesAt)
@@ -54,39 +94,57 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
 
     public async ValueTask<LoadedKey> GetCurrentAsync(CancellationToken ct) => (await GetSnapshotAsync(ct)).Current;
 
-    /// <summary>Keys to publish: announced, current and recently retired ones.</summary>
-    public async ValueTask<IReadOnlyList<LoadedKey>> GetPublishedAsync(CancellationToken ct) => (await GetSnapshotAsync(ct)).Keys;
+    /// <summary>Keys to publish: announced, current and recently replaced ones.</summary>
+    public async ValueTask<IReadOnlyList<LoadedKey>> GetPublishedAsync(CancellationToken ct) => (await GetSnapshotAsync(ct)).Published;
+
+    /// <summary>Order every node agrees on: activation time, then kid.</summary>
+    private static IEnumerable<SigningKeyRecord> Ordered(IEnumerable<SigningKeyRecord> keys) =>
+        keys.OrderBy(k => k.ActivatesAt).ThenBy(k => k.Kid, StringComparer.Ordinal);
+
+    private static SigningKeyRecord? Current(IEnumerable<SigningKeyRecord> keys, DateTimeOffset now) =>
+        Ordered(keys).LastOrDefault(k => k.ActivatesAt <= now);
+
+    /// <summary>A key stays published until the key after it has signed for the retention period.</summary>
+    private bool IsPublished(IReadOnlyList<SigningKeyRecord> ordered, int i, DateTimeOffset now)
+    {
+        if (ordered[i].RetiresAt is { } retires && retires <= now) return false;
+        var successor = ordered.Skip(i + 1).FirstOrDefault(k => k.ActivatesAt <= now);
+        return successor is null || now < successor.ActivatesAt + options.SigningKeyRetention;
+    }
 
     private async ValueTask<Snapshot> GetSnapshotAsync(CancellationToken ct)
     {
         var s = _snapshot;
-        if (s is not null && time.GetUtcNow() - s.LoadedAt < ReloadEvery) return s;
-        return await ReloadAsync(ct);
+        if (s is not null && time.GetUtcNow() - s.LoadedAt < ReloadEvery && !ActivationPassed(s)) return s;
+        return await ReloadAsync(force: false, ct);
     }
 
-    private async Task<Snapshot> ReloadAsync(CancellationToken ct)
+    /// <summary>An announced key whose time came makes the snapshot stale before the reload interval.</summary>
+    private bool ActivationPassed(Snapshot s)
+    {
+        var now = time.GetUtcNow();
+        return s.Published.Any(k => k.Record.ActivatesAt > s.LoadedAt && k.Record.ActivatesAt <= now);
+    }
+
+    private async Task<Snapshot> ReloadAsync(bool force, CancellationToken ct)
     {
         await _lock.WaitAsync(ct);
         try
         {
             var now = time.GetUtcNow();
-            if (_snapshot is { } fresh && now - fresh.LoadedAt < TimeSpan.FromSeconds(1)) return fresh;
-            var records = await store.ListAsync(ct);
-            var loaded = new List<LoadedKey>();
-            foreach (var r in records.Where(r => r.RetiresAt is null || r.RetiresAt > now).OrderBy(r => r.ActivatesAt).ThenBy(r => r.Kid, StringComparer.Ordinal))
+            if (!force && _snapshot is { } fresh && now - fresh.LoadedAt < TimeSpan.FromSeconds(1) && !ActivationPassed(fresh)) return fresh;
+            var ordered = Ordered(await store.ListAsync(ct)).ToList();
+            var previous = _snapshot?.Published.ToDictionary(k => k.Kid) ?? [];
+            var published = new List<LoadedKey>();
+            for (var i = 0; i < ordered.Count; i++)
             {
-                var pkcs8 = protector.Unprotect(r.ProtectedPrivateKey, Purpose)
-                    ?? throw new InvalidOperationException($"Signing key {r.Kid} cannot be decrypted: the configured Tessera:MasterKey is not the one it was stored with.");
-                var ec = ECDsa.Create();
-                ec.ImportPkcs8PrivateKey(pkcs8, out _);
-                CryptographicOperations.ZeroMemory(pkcs8);
-                var pub = ECDsa.Create(ec.ExportParameters(false));
-                loaded.Add(new LoadedKey(r.Kid, r.Algorithm, new ECDsaSecurityKey(ec) { KeyId = r.Kid }, new ECDsaSecurityKey(pub) { KeyId = r.Kid }, r));
+                if (!IsPublished(ordered, i, now)) continue;
+                var r = ordered[i];
+                published.Add(previous.TryGetValue(r.Kid, out var known) ? known : Load(r));
             }
-            // The current key is the newest one already active; ties broken by kid so every node picks the same.
-            var current = loaded.Where(k => k.Record.ActivatesAt <= now).OrderByDescending(k => k.Record.ActivatesAt).ThenBy(k => k.Kid, StringComparer.Ordinal).FirstOrDefault()
+            var currentRecord = Current(ordered, now)
                 ?? throw new InvalidOperationException("No active signing key; start the server once to create one.");
-            var snapshot = new Snapshot(loaded, current, now);
+            var snapshot = new Snapshot(published, published.Single(k => k.Kid == currentRecord.Kid), now);
             _snapshot = snapshot;
             return snapshot;
         }
@@ -94,5 +152,16 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
         {
             _lock.Release();
         }
+    }
+
+    private LoadedKey Load(SigningKeyRecord r)
+    {
+        var pkcs8 = protector.Unprotect(r.ProtectedPrivateKey, Purpose)
+            ?? throw new InvalidOperationException($"Signing key {r.Kid} cannot be decrypted: the configured Tessera:MasterKey is not the one it was stored with.");
+        var ec = ECDsa.Create();
+        ec.ImportPkcs8PrivateKey(pkcs8, out _);
+        CryptographicOperations.ZeroMemory(pkcs8);
+        var pub = ECDsa.Create(ec.ExportParameters(false));
+        return new LoadedKey(r.Kid, r.Algorithm, new ECDsaSecurityKey(ec) { KeyId = r.Kid }, new ECDsaSecurityKey(pub) { KeyId = r.Kid }, r);
     }
 }

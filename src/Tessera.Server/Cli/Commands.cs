@@ -33,6 +33,7 @@ public static class Commands
         tessera sessions list (--user <username> | --client <id>)
         tessera sessions revoke <sid>
         tessera audit [--user <username>] [--client <id>] [--session <sid>] [--type T] [--since 2026-01-01] [--limit N]
+        tessera keys list | rotate                       signing keys; rotate = a new key signs from now on
         tessera prune                                    run the clean-up job once
         Configuration: appsettings.json / tessera.json, TESSERA__… environment variables, or --Tessera:Key=value.
         """;
@@ -176,6 +177,21 @@ public static class Commands
                 return 0;
             }
 
+            case ("keys", "list"):
+            {
+                var now = time.GetUtcNow();
+                var current = await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().GetCurrentAsync(ct);
+                var published = (await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().GetPublishedAsync(ct)).Select(k => k.Kid).ToHashSet();
+                foreach (var k in await store.Keys.ListAsync(ct))
+                    Console.WriteLine($"{k.Kid}\t{k.Algorithm}\tactivates={k.ActivatesAt:u}\t{(k.Kid == current.Kid ? "current" : k.ActivatesAt > now ? "announced" : published.Contains(k.Kid) ? "retiring (still published)" : "retired")}");
+                return 0;
+            }
+            case ("keys", "rotate"):
+            {
+                var k = await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().RotateNowAsync(ct);
+                Console.WriteLine($"Key {k.Kid} signs from now on; the previous key stays published for Tessera:SigningKeyRetention.");
+                return 0;
+            }
             case ("audit", _):
             {
                 string? userId = cli.Get("user") is { } un ? (await FindUser(un)).Id : null;

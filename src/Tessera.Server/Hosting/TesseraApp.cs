@@ -84,6 +84,7 @@ public static class TesseraApp
         s.AddSingleton<ClientCredentialsGrant>();
         s.AddSingleton<AuthorizeRequestValidator>();
         s.AddHostedService<PruningService>();
+        s.AddHostedService<KeyRotationService>();
 
         s.AddDataProtection()
             .SetApplicationName("tessera")
