@@ -73,7 +73,8 @@ public sealed class DpopProofValidator(IReplayCache replay, SecretProtector prot
             RequireSignedTokens = true,
             ValidTypes = ["dpop+jwt"],
             ValidAlgorithms = Algorithms,
-            TryAllIssuerSigningKeys = false,
+            // The proof names no kid; its one key is the embedded one.
+            TryAllIssuerSigningKeys = true,
         });
         if (!result.IsValid) return Fail("The DPoP proof's signature is invalid.");
 
