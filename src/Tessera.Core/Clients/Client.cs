@@ -31,6 +31,12 @@ public sealed record Client
     public TimeSpan? AccessTokenLifetime { get; init; }
     public RefreshPolicy Refresh { get; init; } = new();
 
+    /// <summary>OIDC Back-Channel Logout 1.0: where to POST a logout token when one of this client's sessions ends.</summary>
+    public string? BackchannelLogoutUri { get; init; }
+
+    /// <summary>RP-initiated logout with an id_token_hint also revokes the session named by its <c>sid</c>.</summary>
+    public bool LogoutRevokesSession { get; init; } = true;
+
     /// <summary>RFC 9449 <c>dpop_bound_access_tokens</c>: every token request must carry a DPoP proof.</summary>
     public bool RequireDpop { get; init; }
 

@@ -22,23 +22,25 @@ public sealed record RefreshPolicyView(TimeSpan? IdleLifetime, TimeSpan? Absolut
 
 public sealed record ClientView(string Id, string Name, bool Confidential, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources, bool FirstParty, bool Native,
-    TimeSpan? AccessTokenLifetime, RefreshPolicyView Refresh, string? Secret = null)
+    TimeSpan? AccessTokenLifetime, RefreshPolicyView Refresh, string? BackchannelLogoutUri, bool RequireDpop, string? Secret = null)
 {
     public static ClientView From(Client c, string? secret = null) => new(c.Id, c.DisplayName, !c.IsPublic, c.RedirectUris, c.PostLogoutRedirectUris,
         c.GrantTypes, c.Scopes, c.Resources, c.FirstParty, c.Native, c.AccessTokenLifetime,
         new RefreshPolicyView(c.Refresh.IdleLifetime, c.Refresh.AbsoluteLifetime, c.Refresh.RetryWindow, c.Refresh.Rotate, c.Refresh.IssueWithoutOfflineAccess, c.Refresh.MaxRefreshesPerMinute),
-        secret);
+        c.BackchannelLogoutUri, c.RequireDpop, secret);
 }
 
 public sealed record ClientRequest(string Id, string? Name, bool Confidential, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris,
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string>? Scopes, IReadOnlyList<string>? Resources, bool FirstParty, bool Native,
-    TimeSpan? AccessTokenLifetime, RefreshPolicyView? Refresh)
+    TimeSpan? AccessTokenLifetime, RefreshPolicyView? Refresh, string? BackchannelLogoutUri = null, bool RequireDpop = false)
 {
     public Client ToClient() => new()
     {
         Id = Id, DisplayName = Name ?? Id, RedirectUris = RedirectUris ?? [], PostLogoutRedirectUris = PostLogoutRedirectUris ?? [],
         GrantTypes = GrantTypes ?? [], Scopes = Scopes ?? [], Resources = Resources ?? [], FirstParty = FirstParty, Native = Native,
         AccessTokenLifetime = AccessTokenLifetime,
+        BackchannelLogoutUri = BackchannelLogoutUri,
+        RequireDpop = RequireDpop,
         Refresh = Refresh is null ? new RefreshPolicy() : new RefreshPolicy
         {
             IdleLifetime = Refresh.IdleLifetime, AbsoluteLifetime = Refresh.AbsoluteLifetime, RetryWindow = Refresh.RetryWindow, Rotate = Refresh.Rotate,

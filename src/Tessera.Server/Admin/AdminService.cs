@@ -103,6 +103,8 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         foreach (var u in client.RedirectUris.Concat(client.PostLogoutRedirectUris))
             if (!Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Fragment.Length > 0)
                 throw new AdminException($"'{u}' must be an absolute URI without a fragment.", "redirectUris");
+        if (client.BackchannelLogoutUri is { } bcl && (!Uri.TryCreate(bcl, UriKind.Absolute, out var b) || b.Scheme is not ("https" or "http") || b.Fragment.Length > 0))
+            throw new AdminException("backchannelLogoutUri must be an absolute http(s) URI without a fragment.", "backchannelLogoutUri");
         foreach (var s in client.Scopes)
             if (!Scopes.TryParse(s, out var one) || one.Count != 1) throw new AdminException($"'{s}' is not a valid scope.", "scopes");
         var existing = await store.Clients.FindAsync(client.Id, ct);

@@ -39,7 +39,7 @@ public sealed class CliArgs
         return result;
     }
 
-    private static readonly HashSet<string> Flags = new(StringComparer.OrdinalIgnoreCase) { "public", "first-party", "native", "demo", "password-stdin", "no-rotation", "json" };
+    private static readonly HashSet<string> Flags = new(StringComparer.OrdinalIgnoreCase) { "public", "first-party", "native", "demo", "password-stdin", "no-rotation", "json", "require-dpop", "all" };
 
     private static bool IsFlag(string name) => Flags.Contains(name);
 

@@ -23,6 +23,7 @@ public static class Commands
         tessera clients add <id> [--public] [--redirect-uri URI]... [--post-logout-uri URI]... [--scope "a b"]
                             [--grant authorization_code|refresh_token|client_credentials]... [--resource URI]...
                             [--first-party] [--native] [--name TEXT] [--access-token-lifetime 00:05:00] [--no-rotation]
+                            [--backchannel-logout-uri URI] [--require-dpop]
         tessera clients rotate-secret <id>
         tessera clients remove <id>
         tessera users list
@@ -92,6 +93,8 @@ public static class Commands
                     FirstParty = cli.Has("first-party"),
                     Native = cli.Has("native"),
                     AccessTokenLifetime = atl,
+                    BackchannelLogoutUri = cli.Get("backchannel-logout-uri"),
+                    RequireDpop = cli.Has("require-dpop"),
                     Refresh = new RefreshPolicy { Rotate = !cli.Has("no-rotation") },
                 }, confidential: !isPublic, isNew: true, Actor, ct);
                 Console.WriteLine($"Client '{client.Id}' created ({(client.IsPublic ? "public" : "confidential")}).");

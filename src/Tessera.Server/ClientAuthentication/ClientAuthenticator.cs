@@ -27,10 +27,12 @@ public sealed class ClientAuthenticator(ITesseraStore store, TimeProvider time)
         var auth = header.ToString();
         if (auth.Length > 0)
         {
-            if (!auth.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            // "Basic" with no credentials is still an attempt with Basic: it gets the 401 challenge (RFC 6749 §5.2).
+            var scheme = auth.Split(' ', 2)[0];
+            if (!scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
                 return new(null, InvalidClient, false);
             basic = true;
-            if (!TryParseBasic(auth[6..].Trim(), out id, out secret))
+            if (!TryParseBasic(auth[scheme.Length..].Trim(), out id, out secret))
                 return new(null, InvalidClient, true);
         }
 

@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Tessera.Core;
+using Tessera.Core.Audit;
 using Tessera.Core.Keys;
+using Tessera.Core.Sessions;
 using Tessera.Core.Storage;
 using Tessera.Server.Hosting;
 using Tessera.Server.Pages;
@@ -20,7 +22,8 @@ public static class LogoutEndpoint
 
     public static void Map(WebApplication app) => app.MapMethods(Path, [HttpMethods.Get, HttpMethods.Post], HandleAsync);
 
-    private static async Task<IResult> HandleAsync(HttpContext http, ITesseraStore store, KeyRing keys, TesseraOptions options)
+    private static async Task<IResult> HandleAsync(HttpContext http, ITesseraStore store, KeyRing keys, TesseraOptions options,
+        IRevocationPublisher publisher, TimeProvider time)
     {
         var ct = http.RequestAborted;
         var p = HttpMethods.IsPost(http.Request.Method) && http.Request.HasFormContentType
@@ -42,6 +45,18 @@ public static class LogoutEndpoint
             var aud = idToken.Audiences.FirstOrDefault();
             if (clientId is not null && clientId != aud) return Html.Error("client_id does not match the id_token_hint.");
             clientId = aud;
+            // The session the ID token names ends too, when its client asks for that (the default).
+            if (idToken.TryGetPayloadValue<string>("sid", out var sid) && aud is not null
+                && await store.Clients.FindAsync(aud, ct) is { LogoutRevokesSession: true }
+                && await store.Sessions.FindAsync(sid, ct) is { } session && session.ClientId == aud)
+            {
+                var now = time.GetUtcNow();
+                if (await store.Sessions.RevokeAsync(session.Id, now, RevocationReasons.Logout, ct))
+                {
+                    await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.SessionRevoked, UserId = session.UserId, ClientId = aud, SessionId = session.Id, Reason = "RP-initiated logout" }, ct);
+                    await publisher.SessionRevokedAsync(session, RevocationReasons.Logout, now, ct);
+                }
+            }
         }
         await http.SignOutAsync(TesseraApp.BrowserScheme);
 

@@ -28,6 +28,8 @@ public sealed class ClientSeed
     public TimeSpan? RefreshRetryWindow { get; set; }
     public bool RotateRefreshTokens { get; set; } = true;
     public int? MaxRefreshesPerMinute { get; set; }
+    public string? BackchannelLogoutUri { get; set; }
+    public bool RequireDpop { get; set; }
 }
 
 /// <summary>A user declared in configuration (<c>Tessera:Users</c>); created when missing, never overwritten.</summary>
@@ -86,6 +88,8 @@ public static class ConfigSeed
                 FirstParty = c.FirstParty,
                 Native = c.Native,
                 AccessTokenLifetime = c.AccessTokenLifetime,
+                BackchannelLogoutUri = c.BackchannelLogoutUri,
+                RequireDpop = c.RequireDpop,
                 Refresh = new RefreshPolicy
                 {
                     IdleLifetime = c.RefreshIdleLifetime, AbsoluteLifetime = c.RefreshAbsoluteLifetime, RetryWindow = c.RefreshRetryWindow,

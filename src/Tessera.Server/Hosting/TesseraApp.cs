@@ -85,6 +85,9 @@ public static class TesseraApp
         s.AddSingleton<AuthorizeRequestValidator>();
         s.AddHostedService<PruningService>();
         s.AddHostedService<KeyRotationService>();
+        s.AddHttpClient("backchannel-logout").ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false });
+        s.AddSingleton<BackchannelLogoutService>();
+        s.AddHostedService(sp => sp.GetRequiredService<BackchannelLogoutService>());
 
         s.AddDataProtection()
             .SetApplicationName("tessera")
