@@ -9,8 +9,11 @@ public sealed record Client
     /// <summary>SHA-256 of the client secret (generated secrets are high-entropy), or null for public clients.</summary>
     public byte[]? SecretHash { get; init; }
 
+    /// <summary>A JWK Set of public keys for private_key_jwt authentication (RFC 7523), as JSON; null for secret or public clients.</summary>
+    public string? Jwks { get; init; }
+
     /// <summary>Public clients (RFC 6749 §2.1) cannot keep a secret: they authenticate with <c>none</c> and must use PKCE.</summary>
-    public bool IsPublic => SecretHash is null;
+    public bool IsPublic => SecretHash is null && Jwks is null;
 
     public IReadOnlyList<string> RedirectUris { get; init; } = [];
     public IReadOnlyList<string> PostLogoutRedirectUris { get; init; } = [];

@@ -111,9 +111,10 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         if (isNew && existing is not null) throw new AdminException($"Client '{client.Id}' exists.", "id", 409);
         if (!isNew && existing is null) throw new AdminException($"No client '{client.Id}'.", "id", 404);
         string? secret = null;
-        if (confidential && existing?.SecretHash is null)
+        // private_key_jwt clients (a registered JWK Set) are confidential without a secret.
+        if (confidential && client.Jwks is null && existing?.SecretHash is null)
             secret = Handles.NewClientSecret();
-        var saved = client with { SecretHash = !confidential ? null : secret is not null ? Handles.Hash(secret) : existing!.SecretHash };
+        var saved = client with { SecretHash = !confidential || client.Jwks is not null ? null : secret is not null ? Handles.Hash(secret) : existing!.SecretHash };
         if (saved.IsPublic && !saved.Refresh.Rotate) saved = saved with { Refresh = saved.Refresh with { Rotate = true } };
         await store.Clients.SaveAsync(saved, ct);
         await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, (isNew ? "client created by " : "client updated by ") + actor, ct);

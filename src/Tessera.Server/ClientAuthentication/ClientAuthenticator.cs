@@ -13,7 +13,7 @@ public sealed record ClientAuthResult(Client? Client, OAuthFailure? Failure, boo
 /// RFC 6749 §2.3: client_secret_basic, client_secret_post, or none for public clients. Exactly one method per request.
 /// Secrets are compared as SHA-256 hashes in constant time.
 /// </summary>
-public sealed class ClientAuthenticator(ITesseraStore store, TimeProvider time)
+public sealed class ClientAuthenticator(ITesseraStore store, PrivateKeyJwtValidator assertions, TimeProvider time)
 {
     private static readonly OAuthFailure InvalidClient = new(OAuthErrors.InvalidClient, "Client authentication failed.");
 
@@ -38,6 +38,24 @@ public sealed class ClientAuthenticator(ITesseraStore store, TimeProvider time)
 
         form.TryGetValue("client_id", out var formId);
         form.TryGetValue("client_secret", out var formSecret);
+        form.TryGetValue("client_assertion_type", out var assertionType);
+        form.TryGetValue("client_assertion", out var assertion);
+        if (assertionType is not null || assertion is not null)
+        {
+            if (basic || formSecret is not null)
+                return new(null, new OAuthFailure(OAuthErrors.InvalidRequest, "Use exactly one client authentication method."), basic);
+            if (assertionType != PrivateKeyJwtValidator.AssertionType || assertion is null)
+                return new(null, new OAuthFailure(OAuthErrors.InvalidRequest, "client_assertion_type must be " + PrivateKeyJwtValidator.AssertionType + ", with a client_assertion."), false);
+            var claimed = PrivateKeyJwtValidator.ClaimedClientId(assertion);
+            if (claimed is null || claimed.Length > 200) return new(null, InvalidClient, false);
+            if (formId is not null && formId != claimed)
+                return new(null, new OAuthFailure(OAuthErrors.InvalidRequest, "client_id does not match the client assertion."), false);
+            var assertingClient = await store.Clients.FindAsync(claimed, ct);
+            if (assertingClient is null) return await Refuse(http, claimed, "unknown client (private_key_jwt)", false, ct);
+            if (await assertions.ValidateAsync(assertingClient, assertion, http.Request.Path.Value ?? "", ct) is { } reason)
+                return await Refuse(http, claimed, reason, false, ct);
+            return new(assertingClient, null, false);
+        }
         if (basic && formSecret is not null)
             return new(null, new OAuthFailure(OAuthErrors.InvalidRequest, "Use exactly one client authentication method."), true);
         if (basic && formId is not null && formId != id)
@@ -59,6 +77,8 @@ public sealed class ClientAuthenticator(ITesseraStore store, TimeProvider time)
             if (secret is not null) return await Refuse(http, id, "secret sent for a public client", basic, ct);
             return new(client, null, basic);
         }
+        if (client.SecretHash is null)
+            return await Refuse(http, id, "client authenticates with private_key_jwt, not a secret", basic, ct);
         if (secret is null)
             return await Refuse(http, id, "confidential client sent no secret", basic, ct);
         if (!Handles.HashEquals(Handles.Hash(secret), client.SecretHash))

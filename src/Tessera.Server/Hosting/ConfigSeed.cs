@@ -30,6 +30,8 @@ public sealed class ClientSeed
     public int? MaxRefreshesPerMinute { get; set; }
     public string? BackchannelLogoutUri { get; set; }
     public bool RequireDpop { get; set; }
+    /// <summary>A JWK Set (JSON) of the client's public keys for private_key_jwt, instead of a Secret.</summary>
+    public string? Jwks { get; set; }
 }
 
 /// <summary>A user declared in configuration (<c>Tessera:Users</c>); created when missing, never overwritten.</summary>
@@ -53,8 +55,9 @@ public static class ConfigSeed
             if (c.GrantTypes.Count == 0) yield return $"{where}: GrantTypes is empty; use authorization_code, refresh_token and/or client_credentials.";
             foreach (var g in c.GrantTypes.Where(g => !Core.Clients.GrantTypes.Supported.Contains(g)))
                 yield return $"{where}: grant type '{g}' is not supported (no password or implicit grant).";
-            if (c.Secret is null && c.GrantTypes.Contains(Core.Clients.GrantTypes.ClientCredentials))
-                yield return $"{where}: client_credentials needs a Secret (confidential client).";
+            if (c.Secret is null && c.Jwks is null && c.GrantTypes.Contains(Core.Clients.GrantTypes.ClientCredentials))
+                yield return $"{where}: client_credentials needs a Secret or Jwks (confidential client).";
+            if (c.Secret is not null && c.Jwks is not null) yield return $"{where}: give either Secret or Jwks, not both.";
             if (c.Secret is { Length: < 32 }) yield return $"{where}: Secret must be at least 32 characters of random text.";
             if (c.GrantTypes.Contains(Core.Clients.GrantTypes.AuthorizationCode) && c.RedirectUris.Count == 0)
                 yield return $"{where}: authorization_code needs at least one RedirectUris entry.";
@@ -90,6 +93,7 @@ public static class ConfigSeed
                 AccessTokenLifetime = c.AccessTokenLifetime,
                 BackchannelLogoutUri = c.BackchannelLogoutUri,
                 RequireDpop = c.RequireDpop,
+                Jwks = c.Jwks,
                 Refresh = new RefreshPolicy
                 {
                     IdleLifetime = c.RefreshIdleLifetime, AbsoluteLifetime = c.RefreshAbsoluteLifetime, RetryWindow = c.RefreshRetryWindow,

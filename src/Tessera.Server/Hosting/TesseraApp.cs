@@ -77,6 +77,7 @@ public static class TesseraApp
         s.AddSingleton(sp => (Tessera.Core.Dpop.IReplayCache)sp.GetRequiredService<ITesseraStore>());
         s.AddSingleton<Tessera.Core.Dpop.DpopProofValidator>();
         s.AddSingleton<ClientAuthenticator>();
+        s.AddSingleton<PrivateKeyJwtValidator>();
         s.AddSingleton<AccessTokenValidator>();
         s.AddSingleton<TokenResponder>();
         s.AddSingleton<AuthorizationCodeGrant>();
