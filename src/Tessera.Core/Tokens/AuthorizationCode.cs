@@ -19,4 +19,6 @@ public sealed record AuthorizationCode
     public string? SessionId { get; init; }
     /// <summary>RFC 9449 §10: the key the token request must prove (from the authorization request's dpop_jkt).</summary>
     public string? DpopJkt { get; init; }
+    /// <summary>How the user authenticated (OIDC Core §2 amr): "pwd", plus "otp" with a second factor.</summary>
+    public IReadOnlyList<string>? Amr { get; init; }
 }

@@ -18,6 +18,15 @@ public sealed record User
 
     public DateTimeOffset CreatedAt { get; init; }
 
+    /// <summary>The TOTP (RFC 6238) shared secret, encrypted with the master key; null when the second factor is off.</summary>
+    public byte[]? TotpSecret { get; init; }
+
+    /// <summary>SHA-256 (Base64) of each unused recovery code.</summary>
+    public IReadOnlyList<string>? RecoveryCodeHashes { get; init; }
+
+    /// <summary>The last TOTP time step accepted, so a code works once.</summary>
+    public long TotpLastStep { get; init; }
+
     /// <summary>Failed sign-ins since the last success; drives the growing sign-in delay.</summary>
     public int FailedLogins { get; init; }
 

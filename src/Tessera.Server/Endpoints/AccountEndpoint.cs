@@ -59,6 +59,7 @@ public static class AccountEndpoint
             }
             body.Append("</table>");
         }
+        body.Append($"<p>Two-step verification: {(user.TotpSecret is null ? "off" : "on")} · <a href=\"{TwoFactorSetupEndpoint.Path}\">{(user.TotpSecret is null ? "Set up" : "Manage")}</a></p>");
         body.Append($"<form method=\"post\" action=\"{Path}/signout-everywhere\">" + Html.Hidden(tokens.FormFieldName, tokens.RequestToken) +
             "<button type=\"submit\">Sign out everywhere</button></form>");
 

@@ -63,10 +63,10 @@ public static class AuthorizeEndpoint
                 return FailureResult(new AuthorizeFailure(null, OAuthErrors.ConsentRequired, "The user has not consented.", r.RedirectUri, r.State), options.Issuer!, 302);
             return ConsentEndpoint.Render(http, antiforgery, r, user!);
         }
-        return await IssueCodeAsync(r, user!, authTime ?? now, store, options, time, 302, ct);
+        return await IssueCodeAsync(r, user!, authTime ?? now, AmrOf(http.User), store, options, time, 302, ct);
     }
 
-    public static async Task<IResult> IssueCodeAsync(AuthorizeRequest r, User user, DateTimeOffset authTime, ITesseraStore store, TesseraOptions options,
+    public static async Task<IResult> IssueCodeAsync(AuthorizeRequest r, User user, DateTimeOffset authTime, IReadOnlyList<string> amr, ITesseraStore store, TesseraOptions options,
         TimeProvider time, int status, CancellationToken ct)
     {
         var now = time.GetUtcNow();
@@ -82,6 +82,7 @@ public static class AuthorizeEndpoint
             CodeChallenge = r.CodeChallenge,
             Nonce = r.Nonce,
             DpopJkt = r.DpopJkt,
+            Amr = amr,
             AuthTime = authTime,
             CreatedAt = now,
             ExpiresAt = now + options.AuthorizationCodeLifetime,
@@ -115,6 +116,8 @@ public static class AuthorizeEndpoint
         if (user.RevokedBefore is { } watermark && AuthTimeOf(result.Principal) is { } at && at < watermark) return null;
         return user;
     }
+
+    public static IReadOnlyList<string> AmrOf(ClaimsPrincipal principal) => principal.FindAll("amr").Select(c => c.Value).DefaultIfEmpty("pwd").ToList();
 
     public static DateTimeOffset? AuthTimeOf(ClaimsPrincipal principal) =>
         long.TryParse(principal.FindFirstValue("auth_time"), out var s) ? DateTimeOffset.FromUnixTimeSeconds(s) : null;

@@ -63,6 +63,6 @@ public static class ConsentEndpoint
         if (form["decision"] != "allow")
             return AuthorizeEndpoint.FailureResult(new AuthorizeFailure(null, OAuthErrors.AccessDenied, "The user denied access.", r.RedirectUri, r.State), options.Issuer!, StatusCodes.Status303SeeOther);
         var authTime = AuthorizeEndpoint.AuthTimeOf(http.User) ?? time.GetUtcNow();
-        return await AuthorizeEndpoint.IssueCodeAsync(r, user, authTime, store, options, time, StatusCodes.Status303SeeOther, ct);
+        return await AuthorizeEndpoint.IssueCodeAsync(r, user, authTime, AuthorizeEndpoint.AmrOf(http.User), store, options, time, StatusCodes.Status303SeeOther, ct);
     }
 }

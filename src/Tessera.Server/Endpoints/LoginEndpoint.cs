@@ -86,17 +86,31 @@ public static class LoginEndpoint
             return Render(http, af, returnUrl, generic, 400);
         }
 
-        // A fresh ticket (and so a fresh cookie value) at every sign-in: no session fixation.
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(
-        [
-            new Claim("sub", user.Id),
-            new Claim("name", user.Username),
-            new Claim("auth_time", now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            new Claim("bsid", Handles.NewId()),
-        ], TesseraApp.BrowserScheme, "name", "role"));
-        await http.SignInAsync(TesseraApp.BrowserScheme, principal, new AuthenticationProperties { IsPersistent = false, IssuedUtc = now });
-        await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginSucceeded, UserId = user.Id, IpAddress = ip }, ct);
+        if (user.TotpSecret is not null)
+        {
+            // Password right; the second factor decides. The pending state is a short-lived protected cookie.
+            SecondFactorEndpoint.StartChallenge(http, user.Id, returnUrl, now);
+            return Results.Extensions.RedirectWithStatus(SecondFactorEndpoint.Path, StatusCodes.Status303SeeOther);
+        }
+        await SignInAsync(http, store, user.Id, ["pwd"], ip, now, ct);
         // 303 See Other: the browser follows with GET, so a reload never re-posts the password.
         return Results.Extensions.RedirectWithStatus(returnUrl, StatusCodes.Status303SeeOther);
+    }
+
+    /// <summary>A fresh ticket (and so a fresh cookie value) at every sign-in: no session fixation.</summary>
+    public static async Task SignInAsync(HttpContext http, ITesseraStore store, string userId, string[] amr, string? ip, DateTimeOffset now, CancellationToken ct)
+    {
+        var user = await store.Users.FindByIdAsync(userId, ct) ?? throw new InvalidOperationException("The user disappeared during sign-in.");
+        var claims = new List<Claim>
+        {
+            new("sub", user.Id),
+            new("name", user.Username),
+            new("auth_time", now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new("bsid", Handles.NewId()),
+        };
+        claims.AddRange(amr.Select(a => new Claim("amr", a)));
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, TesseraApp.BrowserScheme, "name", "role"));
+        await http.SignInAsync(TesseraApp.BrowserScheme, principal, new AuthenticationProperties { IsPersistent = false, IssuedUtc = now });
+        await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginSucceeded, UserId = user.Id, IpAddress = ip, Reason = "amr=" + string.Join(' ', amr) }, ct);
     }
 }

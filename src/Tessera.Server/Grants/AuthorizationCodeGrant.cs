@@ -119,7 +119,7 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
 
         var scopes = code.Scopes.Where(s => s != Scopes.OfflineAccess || issueRefresh).ToList();
         var response = await responder.ForUserAsync(client, user, session, scopes, refreshToken,
-            refreshToken is null ? null : session.IdleExpiresAt - now, code.Nonce, request.Dpop?.Thumbprint, ct);
+            refreshToken is null ? null : session.IdleExpiresAt - now, code.Nonce, request.Dpop?.Thumbprint, ct, code.Amr);
         return new GrantResult(response, null);
     }
 

@@ -13,7 +13,7 @@ namespace Tessera.Server.Grants;
 public sealed class TokenResponder(TokenMinter minter, TesseraOptions options)
 {
     public async Task<Dictionary<string, object>> ForUserAsync(
-        Client client, User user, Session session, IReadOnlyList<string> scopes, string? refreshToken, TimeSpan? refreshExpiresIn, string? nonce, string? dpopJkt, CancellationToken ct)
+        Client client, User user, Session session, IReadOnlyList<string> scopes, string? refreshToken, TimeSpan? refreshExpiresIn, string? nonce, string? dpopJkt, CancellationToken ct, IReadOnlyList<string>? amr = null)
     {
         var lifetime = client.AccessTokenLifetime ?? options.AccessTokenLifetime;
         var (accessToken, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(
@@ -39,6 +39,7 @@ public sealed class TokenResponder(TokenMinter minter, TesseraOptions options)
                 if (user.Name is not null) claims["name"] = user.Name;
             }
             if (scopes.Contains(Scopes.Email) && user.Email is not null) claims["email"] = user.Email;
+            if (amr is { Count: > 0 }) claims["amr"] = amr.ToArray();
             response["id_token"] = await minter.MintIdTokenAsync(new IdTokenRequest(
                 options.Issuer!, client.Id, user.Id, session.Id, session.AuthTime, nonce, accessToken, lifetime, claims), ct);
         }

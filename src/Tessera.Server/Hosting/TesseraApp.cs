@@ -78,6 +78,7 @@ public static class TesseraApp
         s.AddSingleton<Tessera.Core.Dpop.DpopProofValidator>();
         s.AddSingleton<ClientAuthenticator>();
         s.AddSingleton<PrivateKeyJwtValidator>();
+        s.AddSingleton<TwoFactor>();
         s.AddSingleton<AccessTokenValidator>();
         s.AddSingleton<TokenResponder>();
         s.AddSingleton<AuthorizationCodeGrant>();
@@ -159,6 +160,8 @@ public static class TesseraApp
         UserInfoEndpoint.Map(app);
         LogoutEndpoint.Map(app);
         AccountEndpoint.Map(app);
+        SecondFactorEndpoint.Map(app);
+        TwoFactorSetupEndpoint.Map(app);
         RevocationFeedEndpoint.Map(app);
         Admin.AdminApi.Map(app);
         app.MapOpenApi("/admin/openapi/{documentName}.json");
