@@ -192,4 +192,29 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
         Assert.DoesNotContain("none", algs);
         Assert.DoesNotContain(algs, a => a!.StartsWith("HS", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task UserInfo_RequiresTheDpopSchemeAndAProofWithAth_ForABoundToken()
+    {
+        using var key = new DpopProofBuilder();
+        using var other = new DpopProofBuilder();
+        var tokens = await BoundLoginAsync(key);
+        var url = _server.Issuer + "/connect/userinfo";
+        var ath = DpopProofBuilder.B64(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(tokens.AccessToken!)));
+        async Task<HttpResponseMessage> Call(string scheme, string? proof)
+        {
+            using var http = _server.CreateClient();
+            using var request = new HttpRequestMessage(HttpMethod.Get, "connect/userinfo");
+            request.Headers.TryAddWithoutValidation("Authorization", scheme + " " + tokens.AccessToken);
+            if (proof is not null) request.Headers.TryAddWithoutValidation("DPoP", proof);
+            return await http.SendAsync(request);
+        }
+        var asBearer = await Call("Bearer", null);
+        Assert.Equal(HttpStatusCode.Unauthorized, asBearer.StatusCode);
+        Assert.StartsWith("DPoP", asBearer.Headers.WwwAuthenticate.ToString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", other.Build("GET", url, payload: p => p["ath"] = ath, iat: Now))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", key.Build("GET", url, iat: Now))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Call("DPoP", key.Build("GET", url, payload: p => p["ath"] = ath, iat: Now))).StatusCode);
+    }
 }
