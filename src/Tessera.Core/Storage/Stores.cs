@@ -31,6 +31,9 @@ public interface IAuthorizationCodeStore
 {
     Task StoreAsync(AuthorizationCode code, CancellationToken ct);
 
+    /// <summary>The code as stored (with <see cref="AuthorizationCode.RedeemedAt"/> and its session), without changing it. Null when unknown.</summary>
+    Task<AuthorizationCode?> FindAsync(byte[] hash, CancellationToken ct);
+
     /// <summary>
     /// Marks the code redeemed if nobody did before (compare-and-swap) and returns it as it was before this call;
     /// <see cref="AuthorizationCode.RedeemedAt"/> already set means this is a replay. Null for an unknown code.

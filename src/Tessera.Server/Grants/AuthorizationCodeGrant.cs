@@ -34,25 +34,12 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
 
         var now = time.GetUtcNow();
         var hash = Handles.Hash(codeValue);
-        // One-time use: the redemption is a compare-and-swap, so two concurrent exchanges cannot both win.
-        var code = await store.Codes.TryRedeemAsync(hash, now, ct);
+        var code = await store.Codes.FindAsync(hash, ct);
         if (code is null) return GrantResult.Fail(InvalidGrant);
-        if (code.RedeemedAt is not null)
-        {
-            // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization server MUST deny
-            // the request and SHOULD revoke (when possible) all tokens previously issued based on that authorization code."
-            if (code.SessionId is not null && await store.Sessions.RevokeAsync(code.SessionId, now, RevocationReasons.CodeReplay, ct))
-            {
-                await store.Audit.AppendAsync(new AuditEvent
-                {
-                    At = now, Type = AuditTypes.CodeReplayed, UserId = code.UserId, ClientId = code.ClientId, SessionId = code.SessionId,
-                    IpAddress = request.IpAddress, Reason = "authorization code presented twice; its session was revoked",
-                }, ct);
-                if (await store.Sessions.FindAsync(code.SessionId, ct) is { } revoked)
-                    await publisher.SessionRevokedAsync(revoked, RevocationReasons.CodeReplay, now, ct);
-            }
-            return GrantResult.Fail(InvalidGrant);
-        }
+        if (code.RedeemedAt is not null) return await ReplayAsync(code, request, now, ct);
+
+        // Every binding is checked before the code is used up, so a refused attempt (another client, a wrong
+        // redirect_uri or verifier) leaves the code to its rightful holder and changes nothing.
         // §4.1.3: "ensure that the authorization code was issued to the authenticated confidential client, or if the
         // client is public, ensure that the code was issued to "client_id" in the request".
         if (code.ClientId != client.Id || now >= code.ExpiresAt)
@@ -73,10 +60,14 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
             if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(computed), Encoding.ASCII.GetBytes(code.CodeChallenge)))
                 return GrantResult.Fail(InvalidGrant);
         }
-
         // RFC 9449 §10: a code bound with dpop_jkt is redeemed only with a proof by that key.
         if (code.DpopJkt is not null && code.DpopJkt != request.Dpop?.Thumbprint)
             return GrantResult.Fail(InvalidGrant);
+
+        // One-time use: the redemption is a compare-and-swap, so of two concurrent exchanges exactly one wins.
+        var redeemed = await store.Codes.TryRedeemAsync(hash, now, ct);
+        if (redeemed is null) return GrantResult.Fail(InvalidGrant);
+        if (redeemed.RedeemedAt is not null) return await ReplayAsync(redeemed, request, now, ct);
 
         var user = await store.Users.FindByIdAsync(code.UserId, ct);
         if (user is null || user.Disabled || user.IsLocked(now))
@@ -121,6 +112,25 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
         var response = await responder.ForUserAsync(client, user, session, scopes, refreshToken,
             refreshToken is null ? null : session.IdleExpiresAt - now, code.Nonce, request.Dpop?.Thumbprint, ct, code.Amr);
         return new GrantResult(response, null);
+    }
+
+    /// <summary>
+    /// RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization server MUST deny the
+    /// request and SHOULD revoke (when possible) all tokens previously issued based on that authorization code."
+    /// </summary>
+    private async Task<GrantResult> ReplayAsync(AuthorizationCode code, TokenRequest request, DateTimeOffset now, CancellationToken ct)
+    {
+        if (code.SessionId is not null && await store.Sessions.RevokeAsync(code.SessionId, now, RevocationReasons.CodeReplay, ct))
+        {
+            await store.Audit.AppendAsync(new AuditEvent
+            {
+                At = now, Type = AuditTypes.CodeReplayed, UserId = code.UserId, ClientId = code.ClientId, SessionId = code.SessionId,
+                IpAddress = request.IpAddress, Reason = "authorization code presented twice; its session was revoked",
+            }, ct);
+            if (await store.Sessions.FindAsync(code.SessionId, ct) is { } revoked)
+                await publisher.SessionRevokedAsync(revoked, RevocationReasons.CodeReplay, now, ct);
+        }
+        return GrantResult.Fail(InvalidGrant);
     }
 
     internal static bool IsValidVerifier(string v)

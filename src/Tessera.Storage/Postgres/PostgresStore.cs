@@ -137,6 +137,11 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
         "INSERT INTO auth_codes (hash, doc, expires_at) VALUES (@h, @doc, @exp)",
         p => { p.Bytes("h", code.Hash); p.Text("doc", Write(code)); p.Time("exp", code.ExpiresAt); }, ct);
 
+    Task<AuthorizationCode?> IAuthorizationCodeStore.FindAsync(byte[] hash, CancellationToken ct) => QuerySingleAsync(
+        "SELECT doc, redeemed_at, session_id FROM auth_codes WHERE hash = @h",
+        p => p.Bytes("h", hash),
+        r => Read<AuthorizationCode>(r.GetString(0)) with { RedeemedAt = Time(r, 1), SessionId = Str(r, 2) }, ct);
+
     async Task<AuthorizationCode?> IAuthorizationCodeStore.TryRedeemAsync(byte[] hash, DateTimeOffset now, CancellationToken ct)
     {
         // The compare-and-swap: of any number of concurrent callers exactly one changes the row. The winner gets the

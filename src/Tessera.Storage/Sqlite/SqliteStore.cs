@@ -193,6 +193,11 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         return cmd.ExecuteNonQuery();
     });
 
+    Task<AuthorizationCode?> IAuthorizationCodeStore.FindAsync(byte[] hash, CancellationToken ct) => QuerySingleAsync(
+        "SELECT doc, redeemed_at, session_id FROM auth_codes WHERE hash = $h",
+        p => p.AddWithValue("$h", hash),
+        r => Read<AuthorizationCode>(r.GetString(0)) with { RedeemedAt = Time(r, 1), SessionId = Str(r, 2) }, ct);
+
     Task<AuthorizationCode?> IAuthorizationCodeStore.TryRedeemAsync(byte[] hash, DateTimeOffset now, CancellationToken ct) => Writer.WriteAsync(w =>
     {
         var read = w.Command("SELECT doc, redeemed_at, session_id FROM auth_codes WHERE hash = $h");
