@@ -32,6 +32,9 @@ public sealed record Client
     public bool Native { get; init; }
 
     public TimeSpan? AccessTokenLifetime { get; init; }
+
+    /// <summary>JWS algorithm of this client's ID and access tokens: ES256 (default) or RS256 for older libraries.</summary>
+    public string? SigningAlgorithm { get; init; }
     public RefreshPolicy Refresh { get; init; } = new();
 
     /// <summary>OIDC Back-Channel Logout 1.0: where to POST a logout token when one of this client's sessions ends.</summary>

@@ -20,9 +20,12 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly SemaphoreSlim _ensureLock = new(1, 1);
 
-    public sealed record LoadedKey(string Kid, string Algorithm, ECDsaSecurityKey PrivateKey, ECDsaSecurityKey PublicKey, SigningKeyRecord Record);
+    /// <summary>ES256 signs by default; RS256 exists for clients that cannot check ECDSA.</summary>
+    public static readonly IReadOnlyList<string> Algorithms = [SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.RsaSha256];
 
-    private sealed record Snapshot(IReadOnlyList<LoadedKey> Published, LoadedKey Current, DateTimeOffset LoadedAt);
+    public sealed record LoadedKey(string Kid, string Algorithm, AsymmetricSecurityKey PrivateKey, AsymmetricSecurityKey PublicKey, SigningKeyRecord Record);
+
+    private sealed record Snapshot(IReadOnlyList<LoadedKey> Published, IReadOnlyDictionary<string, LoadedKey> Current, DateTimeOffset LoadedAt);
 
     /// <summary>
     /// Creates the first key when there is none, and the next key once the current one is within its announcement
@@ -41,46 +44,53 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
         }
     }
 
-    private async Task EnsureKeyCoreAsync(CancellationToken ct)
+    private async Task EnsureKeyCoreAsync(CancellationToken ct, string? alsoAlgorithm = null)
     {
-        var keys = await store.ListAsync(ct);
+        var all = await store.ListAsync(ct);
         var now = time.GetUtcNow();
-        var current = Current(keys, now);
-        if (current is null)
-            await store.AddAsync(NewKeyRecord(now, now), ct);
-        else if (!keys.Any(k => k.ActivatesAt > now))
+        // ES256 always; another algorithm once some client asked for it.
+        var algorithms = all.Select(k => k.Algorithm).Append(SecurityAlgorithms.EcdsaSha256).Append(alsoAlgorithm).OfType<string>().Distinct();
+        foreach (var alg in algorithms)
         {
-            var next = current.ActivatesAt + options.SigningKeyLifetime;
-            if (next - options.SigningKeyAnnouncement <= now)
-                await store.AddAsync(NewKeyRecord(now, next < now ? now : next), ct);
+            var keys = all.Where(k => k.Algorithm == alg).ToList();
+            var current = Current(keys, now);
+            if (current is null)
+                await store.AddAsync(NewKeyRecord(now, now, alg), ct);
+            else if (!keys.Any(k => k.ActivatesAt > now))
+            {
+                var next = current.ActivatesAt + options.SigningKeyLifetime;
+                if (next - options.SigningKeyAnnouncement <= now)
+                    await store.AddAsync(NewKeyRecord(now, next < now ? now : next, alg), ct);
+            }
         }
         await ReloadAsync(force: true, ct);
     }
 
     /// <summary>An immediate rotation (compromise or policy): a new key signs from now on; the old one stays published for the retention period.</summary>
-    public async Task<SigningKeyRecord> RotateNowAsync(CancellationToken ct)
+    public async Task<SigningKeyRecord> RotateNowAsync(CancellationToken ct, string algorithm = SecurityAlgorithms.EcdsaSha256)
     {
         var now = time.GetUtcNow();
         // Strictly after the current key's activation, so the order (activation, kid) makes the new key current.
-        var latest = (await store.ListAsync(ct)).Where(k => k.ActivatesAt <= now).Select(k => k.ActivatesAt).DefaultIfEmpty(now).Max();
+        var latest = (await store.ListAsync(ct)).Where(k => k.Algorithm == algorithm && k.ActivatesAt <= now).Select(k => k.ActivatesAt).DefaultIfEmpty(now).Max();
         // (Stores keep milliseconds, so "after" means at least one millisecond after.)
-        var record = NewKeyRecord(now, latest + TimeSpan.FromMilliseconds(1) > now ? latest + TimeSpan.FromMilliseconds(1) : now);
+        var record = NewKeyRecord(now, latest + TimeSpan.FromMilliseconds(1) > now ? latest + TimeSpan.FromMilliseconds(1) : now, algorithm);
         await store.AddAsync(record, ct);
         await ReloadAsync(force: true, ct);
         return record;
     }
 
-    public SigningKeyRecord NewKeyRecord(DateTimeOffset now, DateTimeOffset activatesAt)
+    public SigningKeyRecord NewKeyRecord(DateTimeOffset now, DateTimeOffset activatesAt, string algorithm = SecurityAlgorithms.EcdsaSha256)
     {
-        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var pkcs8 = ec.ExportPkcs8PrivateKey();
+        if (!Algorithms.Contains(algorithm)) throw new ArgumentException($"Signing algorithm {algorithm} is not supported.", nameof(algorithm));
+        using AsymmetricAlgorithm key = algorithm == SecurityAlgorithms.RsaSha256 ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var pkcs8 = key.ExportPkcs8PrivateKey();
         try
         {
-            var kid = Base64UrlEncoder.Encode(SHA256.HashData(ec.ExportSubjectPublicKeyInfo()))[..22];
+            var kid = Base64UrlEncoder.Encode(SHA256.HashData(key.ExportSubjectPublicKeyInfo()))[..22];
             return new SigningKeyRecord
             {
                 Kid = kid,
-                Algorithm = SecurityAlgorithms.EcdsaSha256,
+                Algorithm = algorithm,
                 ProtectedPrivateKey = protector.Protect(pkcs8, Purpose),
                 CreatedAt = now,
                 ActivatesAt = activatesAt,
@@ -92,7 +102,24 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
         }
     }
 
-    public async ValueTask<LoadedKey> GetCurrentAsync(CancellationToken ct) => (await GetSnapshotAsync(ct)).Current;
+    public async ValueTask<LoadedKey> GetCurrentAsync(CancellationToken ct) => await GetCurrentAsync(SecurityAlgorithms.EcdsaSha256, ct);
+
+    /// <summary>The key that signs with <paramref name="algorithm"/> now; the first request for a new algorithm creates its key.</summary>
+    public async ValueTask<LoadedKey> GetCurrentAsync(string algorithm, CancellationToken ct)
+    {
+        if ((await GetSnapshotAsync(ct)).Current.TryGetValue(algorithm, out var key)) return key;
+        if (!Algorithms.Contains(algorithm)) throw new ArgumentException($"Signing algorithm {algorithm} is not supported.", nameof(algorithm));
+        await _ensureLock.WaitAsync(ct);
+        try
+        {
+            await EnsureKeyCoreAsync(ct, algorithm);
+        }
+        finally
+        {
+            _ensureLock.Release();
+        }
+        return (await GetSnapshotAsync(ct)).Current[algorithm];
+    }
 
     /// <summary>Keys to publish: announced, current and recently replaced ones.</summary>
     public async ValueTask<IReadOnlyList<LoadedKey>> GetPublishedAsync(CancellationToken ct) => (await GetSnapshotAsync(ct)).Published;
@@ -108,7 +135,7 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
     private bool IsPublished(IReadOnlyList<SigningKeyRecord> ordered, int i, DateTimeOffset now)
     {
         if (ordered[i].RetiresAt is { } retires && retires <= now) return false;
-        var successor = ordered.Skip(i + 1).FirstOrDefault(k => k.ActivatesAt <= now);
+        var successor = ordered.Skip(i + 1).FirstOrDefault(k => k.Algorithm == ordered[i].Algorithm && k.ActivatesAt <= now);
         return successor is null || now < successor.ActivatesAt + options.SigningKeyRetention;
     }
 
@@ -142,9 +169,13 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
                 var r = ordered[i];
                 published.Add(previous.TryGetValue(r.Kid, out var known) ? known : Load(r));
             }
-            var currentRecord = Current(ordered, now)
-                ?? throw new InvalidOperationException("No active signing key; start the server once to create one.");
-            var snapshot = new Snapshot(published, published.Single(k => k.Kid == currentRecord.Kid), now);
+            var current = new Dictionary<string, LoadedKey>();
+            foreach (var alg in ordered.Select(k => k.Algorithm).Distinct())
+                if (Current(ordered.Where(k => k.Algorithm == alg), now) is { } record)
+                    current[alg] = published.Single(k => k.Kid == record.Kid);
+            if (!current.ContainsKey(SecurityAlgorithms.EcdsaSha256))
+                throw new InvalidOperationException("No active signing key; start the server once to create one.");
+            var snapshot = new Snapshot(published, current, now);
             _snapshot = snapshot;
             return snapshot;
         }
@@ -158,10 +189,23 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
     {
         var pkcs8 = protector.Unprotect(r.ProtectedPrivateKey, Purpose)
             ?? throw new InvalidOperationException($"Signing key {r.Kid} cannot be decrypted: the configured Tessera:MasterKey is not the one it was stored with.");
-        var ec = ECDsa.Create();
-        ec.ImportPkcs8PrivateKey(pkcs8, out _);
-        CryptographicOperations.ZeroMemory(pkcs8);
-        var pub = ECDsa.Create(ec.ExportParameters(false));
-        return new LoadedKey(r.Kid, r.Algorithm, new ECDsaSecurityKey(ec) { KeyId = r.Kid }, new ECDsaSecurityKey(pub) { KeyId = r.Kid }, r);
+        try
+        {
+            if (r.Algorithm == SecurityAlgorithms.RsaSha256)
+            {
+                var rsa = RSA.Create();
+                rsa.ImportPkcs8PrivateKey(pkcs8, out _);
+                var rsaPublic = RSA.Create(rsa.ExportParameters(false));
+                return new LoadedKey(r.Kid, r.Algorithm, new RsaSecurityKey(rsa) { KeyId = r.Kid }, new RsaSecurityKey(rsaPublic) { KeyId = r.Kid }, r);
+            }
+            var ec = ECDsa.Create();
+            ec.ImportPkcs8PrivateKey(pkcs8, out _);
+            var pub = ECDsa.Create(ec.ExportParameters(false));
+            return new LoadedKey(r.Kid, r.Algorithm, new ECDsaSecurityKey(ec) { KeyId = r.Kid }, new ECDsaSecurityKey(pub) { KeyId = r.Kid }, r);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
     }
 }

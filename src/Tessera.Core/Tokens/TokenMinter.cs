@@ -15,7 +15,8 @@ public sealed record AccessTokenRequest(
     TimeSpan Lifetime,
     string? SessionId,
     DateTimeOffset? AuthTime,
-    string? DpopJkt = null);
+    string? DpopJkt = null,
+    string? Algorithm = null);
 
 public sealed record IdTokenRequest(
     string Issuer,
@@ -26,7 +27,8 @@ public sealed record IdTokenRequest(
     string? Nonce,
     string? AccessToken,
     TimeSpan Lifetime,
-    IReadOnlyDictionary<string, object>? Claims);
+    IReadOnlyDictionary<string, object>? Claims,
+    string? Algorithm = null);
 
 /// <summary>Makes signed JWTs with Microsoft.IdentityModel.JsonWebTokens; nothing is hand-assembled.</summary>
 public sealed class TokenMinter(KeyRing keys, TimeProvider time)
@@ -36,7 +38,7 @@ public sealed class TokenMinter(KeyRing keys, TimeProvider time)
     /// <summary>An RFC 9068 access token: <c>typ: at+jwt</c>, with iss, sub, aud, exp, iat, jti, client_id, scope (§2.2).</summary>
     public async ValueTask<(string Token, DateTimeOffset ExpiresAt, string Jti)> MintAccessTokenAsync(AccessTokenRequest r, CancellationToken ct)
     {
-        var key = await keys.GetCurrentAsync(ct);
+        var key = await keys.GetCurrentAsync(r.Algorithm ?? SecurityAlgorithms.EcdsaSha256, ct);
         var now = time.GetUtcNow();
         var exp = now + r.Lifetime;
         var jti = Handles.NewId();
@@ -68,7 +70,7 @@ public sealed class TokenMinter(KeyRing keys, TimeProvider time)
     /// <summary>An OpenID Connect Core §2 ID token, with at_hash (§3.1.3.6) when an access token is issued alongside.</summary>
     public async ValueTask<string> MintIdTokenAsync(IdTokenRequest r, CancellationToken ct)
     {
-        var key = await keys.GetCurrentAsync(ct);
+        var key = await keys.GetCurrentAsync(r.Algorithm ?? SecurityAlgorithms.EcdsaSha256, ct);
         var now = time.GetUtcNow();
         var claims = new Dictionary<string, object>
         {
@@ -94,7 +96,7 @@ public sealed class TokenMinter(KeyRing keys, TimeProvider time)
         return Handler.CreateToken(descriptor);
     }
 
-    /// <summary>OIDC Core §3.1.3.6: base64url of the left half of the hash (SHA-256 for ES256) of the ASCII access token.</summary>
+    /// <summary>OIDC Core §3.1.3.6: base64url of the left half of the hash (SHA-256 for ES256 and RS256) of the ASCII access token.</summary>
     public static string LeftHalfHash(string value)
     {
         var hash = SHA256.HashData(Encoding.ASCII.GetBytes(value));

@@ -22,17 +22,17 @@ public sealed record RefreshPolicyView(TimeSpan? IdleLifetime, TimeSpan? Absolut
 
 public sealed record ClientView(string Id, string Name, bool Confidential, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string> Scopes, IReadOnlyList<string> Resources, bool FirstParty, bool Native,
-    TimeSpan? AccessTokenLifetime, RefreshPolicyView Refresh, string? BackchannelLogoutUri, bool RequireDpop, string? Secret = null)
+    TimeSpan? AccessTokenLifetime, RefreshPolicyView Refresh, string? BackchannelLogoutUri, bool RequireDpop, string? SigningAlgorithm, string? Secret = null)
 {
     public static ClientView From(Client c, string? secret = null) => new(c.Id, c.DisplayName, !c.IsPublic, c.RedirectUris, c.PostLogoutRedirectUris,
         c.GrantTypes, c.Scopes, c.Resources, c.FirstParty, c.Native, c.AccessTokenLifetime,
         new RefreshPolicyView(c.Refresh.IdleLifetime, c.Refresh.AbsoluteLifetime, c.Refresh.RetryWindow, c.Refresh.Rotate, c.Refresh.IssueWithoutOfflineAccess, c.Refresh.MaxRefreshesPerMinute),
-        c.BackchannelLogoutUri, c.RequireDpop, secret);
+        c.BackchannelLogoutUri, c.RequireDpop, c.SigningAlgorithm, secret);
 }
 
 public sealed record ClientRequest(string Id, string? Name, bool Confidential, IReadOnlyList<string>? RedirectUris, IReadOnlyList<string>? PostLogoutRedirectUris,
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string>? Scopes, IReadOnlyList<string>? Resources, bool FirstParty, bool Native,
-    TimeSpan? AccessTokenLifetime, RefreshPolicyView? Refresh, string? BackchannelLogoutUri = null, bool RequireDpop = false)
+    TimeSpan? AccessTokenLifetime, RefreshPolicyView? Refresh, string? BackchannelLogoutUri = null, bool RequireDpop = false, string? SigningAlgorithm = null)
 {
     public Client ToClient() => new()
     {
@@ -41,6 +41,7 @@ public sealed record ClientRequest(string Id, string? Name, bool Confidential, I
         AccessTokenLifetime = AccessTokenLifetime,
         BackchannelLogoutUri = BackchannelLogoutUri,
         RequireDpop = RequireDpop,
+        SigningAlgorithm = SigningAlgorithm,
         Refresh = Refresh is null ? new RefreshPolicy() : new RefreshPolicy
         {
             IdleLifetime = Refresh.IdleLifetime, AbsoluteLifetime = Refresh.AbsoluteLifetime, RetryWindow = Refresh.RetryWindow, Rotate = Refresh.Rotate,

@@ -105,6 +105,8 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
                 throw new AdminException($"'{u}' must be an absolute URI without a fragment.", "redirectUris");
         if (client.BackchannelLogoutUri is { } bcl && (!Uri.TryCreate(bcl, UriKind.Absolute, out var b) || b.Scheme is not ("https" or "http") || b.Fragment.Length > 0))
             throw new AdminException("backchannelLogoutUri must be an absolute http(s) URI without a fragment.", "backchannelLogoutUri");
+        if (client.SigningAlgorithm is { } alg && !Core.Keys.KeyRing.Algorithms.Contains(alg))
+            throw new AdminException($"signingAlgorithm must be one of {string.Join(", ", Core.Keys.KeyRing.Algorithms)}.", "signingAlgorithm");
         foreach (var s in client.Scopes)
             if (!Scopes.TryParse(s, out var one) || one.Count != 1) throw new AdminException($"'{s}' is not a valid scope.", "scopes");
         var existing = await store.Clients.FindAsync(client.Id, ct);

@@ -23,7 +23,7 @@ public static class Commands
         tessera clients add <id> [--public] [--redirect-uri URI]... [--post-logout-uri URI]... [--scope "a b"]
                             [--grant authorization_code|refresh_token|client_credentials]... [--resource URI]...
                             [--first-party] [--native] [--name TEXT] [--access-token-lifetime 00:05:00] [--no-rotation]
-                            [--backchannel-logout-uri URI] [--require-dpop] [--jwks-file FILE (private_key_jwt)]
+                            [--backchannel-logout-uri URI] [--require-dpop] [--jwks-file FILE (private_key_jwt)] [--signing-alg ES256|RS256]
         tessera clients rotate-secret <id>
         tessera clients remove <id>
         tessera users list
@@ -95,6 +95,7 @@ public static class Commands
                     AccessTokenLifetime = atl,
                     BackchannelLogoutUri = cli.Get("backchannel-logout-uri"),
                     RequireDpop = cli.Has("require-dpop"),
+                    SigningAlgorithm = cli.Get("signing-alg"),
                     Jwks = cli.Get("jwks-file") is { } jwksFile ? File.ReadAllText(jwksFile) : null,
                     Refresh = new RefreshPolicy { Rotate = !cli.Has("no-rotation") },
                 }, confidential: !isPublic, isNew: true, Actor, ct);

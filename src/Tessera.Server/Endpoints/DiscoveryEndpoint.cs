@@ -27,7 +27,7 @@ public static class DiscoveryEndpoint
         ["response_modes_supported"] = new[] { "query" },
         ["grant_types_supported"] = GrantTypes.Supported,
         ["subject_types_supported"] = new[] { "public" },
-        ["id_token_signing_alg_values_supported"] = new[] { "ES256" },
+        ["id_token_signing_alg_values_supported"] = Core.Keys.KeyRing.Algorithms,
         ["token_endpoint_auth_methods_supported"] = new[] { "client_secret_basic", "client_secret_post", "private_key_jwt", "none" },
         ["revocation_endpoint_auth_methods_supported"] = new[] { "client_secret_basic", "client_secret_post", "private_key_jwt", "none" },
         ["introspection_endpoint_auth_methods_supported"] = new[] { "client_secret_basic", "client_secret_post", "private_key_jwt" },

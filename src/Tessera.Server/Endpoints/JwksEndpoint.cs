@@ -13,17 +13,23 @@ public static class JwksEndpoint
         var published = await keys.GetPublishedAsync(http.RequestAborted);
         var list = published.Select(k =>
         {
-            var p = k.PublicKey.ECDsa.ExportParameters(includePrivateParameters: false);
-            return new Dictionary<string, string>
+            var jwk = new Dictionary<string, string> { ["kid"] = k.Kid, ["alg"] = k.Algorithm, ["use"] = "sig" };
+            if (k.PublicKey is RsaSecurityKey rsa)
             {
-                ["kty"] = "EC",
-                ["crv"] = "P-256",
-                ["x"] = Base64UrlEncoder.Encode(p.Q.X!),
-                ["y"] = Base64UrlEncoder.Encode(p.Q.Y!),
-                ["kid"] = k.Kid,
-                ["alg"] = k.Algorithm,
-                ["use"] = "sig",
-            };
+                var p = rsa.Rsa.ExportParameters(includePrivateParameters: false);
+                jwk["kty"] = "RSA";
+                jwk["n"] = Base64UrlEncoder.Encode(p.Modulus!);
+                jwk["e"] = Base64UrlEncoder.Encode(p.Exponent!);
+            }
+            else
+            {
+                var p = ((ECDsaSecurityKey)k.PublicKey).ECDsa.ExportParameters(includePrivateParameters: false);
+                jwk["kty"] = "EC";
+                jwk["crv"] = "P-256";
+                jwk["x"] = Base64UrlEncoder.Encode(p.Q.X!);
+                jwk["y"] = Base64UrlEncoder.Encode(p.Q.Y!);
+            }
+            return jwk;
         }).ToList();
         http.Response.Headers.CacheControl = "public, max-age=300";
         return Results.Json(new { keys = list });

@@ -37,7 +37,7 @@ public static class LogoutEndpoint
                 ValidIssuer = options.Issuer,
                 ValidateAudience = false,
                 ValidateLifetime = false,
-                ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+                ValidAlgorithms = KeyRing.Algorithms,
                 IssuerSigningKeys = (await keys.GetPublishedAsync(ct)).Select(k => (SecurityKey)k.PublicKey),
             });
             if (!result.IsValid || result.SecurityToken is not JsonWebToken idToken)

@@ -26,7 +26,7 @@ public sealed class AccessTokenValidator(KeyRing keys, TesseraOptions options, I
             ValidIssuer = options.Issuer,
             ValidateAudience = false,
             ValidTypes = ["at+jwt"],
-            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+            ValidAlgorithms = KeyRing.Algorithms,
             IssuerSigningKeys = published.Select(k => (SecurityKey)k.PublicKey),
             ValidateLifetime = !allowExpired,
             RequireExpirationTime = true,

@@ -24,7 +24,7 @@ public sealed class ClientCredentialsGrant(TokenMinter minter, TesseraOptions op
         if (targetFailure is not null) return GrantResult.Fail(targetFailure);
 
         var lifetime = client.AccessTokenLifetime ?? options.AccessTokenLifetime;
-        var (token, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(options.Issuer!, client.Id, client.Id, audience!, requested, lifetime, null, null, request.Dpop?.Thumbprint), ct);
+        var (token, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(options.Issuer!, client.Id, client.Id, audience!, requested, lifetime, null, null, request.Dpop?.Thumbprint, client.SigningAlgorithm), ct);
         var response = new Dictionary<string, object>
         {
             ["access_token"] = token,

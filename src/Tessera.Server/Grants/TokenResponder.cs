@@ -17,7 +17,7 @@ public sealed class TokenResponder(TokenMinter minter, TesseraOptions options)
     {
         var lifetime = client.AccessTokenLifetime ?? options.AccessTokenLifetime;
         var (accessToken, _, _) = await minter.MintAccessTokenAsync(new AccessTokenRequest(
-            options.Issuer!, client.Id, user.Id, session.Resource ?? DefaultAudience(client), scopes, lifetime, session.Id, session.AuthTime, dpopJkt), ct);
+            options.Issuer!, client.Id, user.Id, session.Resource ?? DefaultAudience(client), scopes, lifetime, session.Id, session.AuthTime, dpopJkt, client.SigningAlgorithm), ct);
         var response = new Dictionary<string, object>
         {
             ["access_token"] = accessToken,
@@ -41,7 +41,7 @@ public sealed class TokenResponder(TokenMinter minter, TesseraOptions options)
             if (scopes.Contains(Scopes.Email) && user.Email is not null) claims["email"] = user.Email;
             if (amr is { Count: > 0 }) claims["amr"] = amr.ToArray();
             response["id_token"] = await minter.MintIdTokenAsync(new IdTokenRequest(
-                options.Issuer!, client.Id, user.Id, session.Id, session.AuthTime, nonce, accessToken, lifetime, claims), ct);
+                options.Issuer!, client.Id, user.Id, session.Id, session.AuthTime, nonce, accessToken, lifetime, claims, client.SigningAlgorithm), ct);
         }
         return response;
     }

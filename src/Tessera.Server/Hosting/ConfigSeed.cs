@@ -32,6 +32,8 @@ public sealed class ClientSeed
     public bool RequireDpop { get; set; }
     /// <summary>A JWK Set (JSON) of the client's public keys for private_key_jwt, instead of a Secret.</summary>
     public string? Jwks { get; set; }
+    /// <summary>ES256 (default) or RS256.</summary>
+    public string? SigningAlgorithm { get; set; }
 }
 
 /// <summary>A user declared in configuration (<c>Tessera:Users</c>); created when missing, never overwritten.</summary>
@@ -57,6 +59,8 @@ public static class ConfigSeed
                 yield return $"{where}: grant type '{g}' is not supported (no password or implicit grant).";
             if (c.Secret is null && c.Jwks is null && c.GrantTypes.Contains(Core.Clients.GrantTypes.ClientCredentials))
                 yield return $"{where}: client_credentials needs a Secret or Jwks (confidential client).";
+            if (c.SigningAlgorithm is not null && !Core.Keys.KeyRing.Algorithms.Contains(c.SigningAlgorithm))
+                yield return $"{where}: SigningAlgorithm must be one of {string.Join(", ", Core.Keys.KeyRing.Algorithms)}.";
             if (c.Secret is not null && c.Jwks is not null) yield return $"{where}: give either Secret or Jwks, not both.";
             if (c.Secret is { Length: < 32 }) yield return $"{where}: Secret must be at least 32 characters of random text.";
             if (c.GrantTypes.Contains(Core.Clients.GrantTypes.AuthorizationCode) && c.RedirectUris.Count == 0)
@@ -94,6 +98,7 @@ public static class ConfigSeed
                 BackchannelLogoutUri = c.BackchannelLogoutUri,
                 RequireDpop = c.RequireDpop,
                 Jwks = c.Jwks,
+                SigningAlgorithm = c.SigningAlgorithm,
                 Refresh = new RefreshPolicy
                 {
                     IdleLifetime = c.RefreshIdleLifetime, AbsoluteLifetime = c.RefreshAbsoluteLifetime, RetryWindow = c.RefreshRetryWindow,
