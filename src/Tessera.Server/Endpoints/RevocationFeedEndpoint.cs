@@ -70,10 +70,11 @@ public static class RevocationFeedEndpoint
         if (events.Count == 0 && max > 0 && poll.ReturnImmediately == false)
         {
             // Long poll (RFC 8936 §2.4.1): hold the request until something happens or the wait is over.
-            var until = time.GetUtcNow() + LongPollMax;
-            while (events.Count == 0 && time.GetUtcNow() < until && !ct.IsCancellationRequested)
+            // Waiting is measured on the real clock: it is about this connection, not about token lifetimes.
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (events.Count == 0 && waited.Elapsed < LongPollMax && !ct.IsCancellationRequested)
             {
-                try { await Task.Delay(TimeSpan.FromMilliseconds(100), time, ct); } catch (OperationCanceledException) { return; }
+                try { await Task.Delay(TimeSpan.FromMilliseconds(100), ct); } catch (OperationCanceledException) { return; }
                 events = await feed.ReadAfterAsync(cursor, max + 1, ct);
             }
         }

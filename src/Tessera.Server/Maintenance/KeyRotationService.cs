@@ -3,11 +3,12 @@ using Tessera.Core.Keys;
 namespace Tessera.Server.Maintenance;
 
 /// <summary>Checks hourly whether the next signing key is due to be announced (see <see cref="KeyRing.EnsureKeyAsync"/>).</summary>
-public sealed partial class KeyRotationService(KeyRing keys, TimeProvider time, ILogger<KeyRotationService> log) : BackgroundService
+public sealed partial class KeyRotationService(KeyRing keys, ILogger<KeyRotationService> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
+        // The schedule runs on the real clock; KeyRing decides with the injected one.
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try

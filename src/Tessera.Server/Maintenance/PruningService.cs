@@ -16,7 +16,9 @@ public sealed partial class PruningService(ITesseraStore store, TesseraOptions o
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(settings.PruneInterval, time);
+        // The schedule runs on the real clock; what the job decides uses the injected one (tests travel in time without
+        // replaying every tick they skip).
+        using var timer = new PeriodicTimer(settings.PruneInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             try
