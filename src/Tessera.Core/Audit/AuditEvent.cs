@@ -20,6 +20,7 @@ public static class AuditTypes
     public const string RefreshRetried = "refresh.retry_window_replay";
     public const string ReuseDetected = "refresh.reuse_detected";
     public const string RefreshRefused = "refresh.refused";
+    public const string RefreshNarrowed = "refresh.narrowed";
     public const string SessionRevoked = "session.revoked";
     public const string CodeReplayed = "code.replayed";
     public const string LoginSucceeded = "login.succeeded";

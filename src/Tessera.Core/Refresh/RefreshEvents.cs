@@ -18,8 +18,18 @@ public sealed class RefreshValidationContext
 
     public string? RejectReason { get; private set; }
 
+    public string? NarrowReason { get; private set; }
+
     /// <summary>Refuses the refresh. The reason goes to the audit log; the client sees only <c>invalid_grant</c>.</summary>
     public void Reject(string reason) => RejectReason = reason;
+
+    /// <summary>Keeps only <paramref name="keep"/> of the scopes (never adds any); the reason goes to the audit log.</summary>
+    public void Narrow(IEnumerable<string> keep, string reason)
+    {
+        var allowed = keep.ToHashSet(StringComparer.Ordinal);
+        Scopes = Scopes.Where(allowed.Contains).ToList();
+        NarrowReason = reason;
+    }
 }
 
 /// <summary>Extension points of the refresh state machine, in the style of ASP.NET Core's JwtBearerEvents.</summary>

@@ -100,7 +100,10 @@ public sealed class RefreshTokenService(
             //    client and the user may have today.
             var requested = request.RequestedScopes ?? session.Scopes;
             if (requested.Any(s => !session.Scopes.Contains(s)))
+            {
+                await store.Audit.AppendAsync(Event(AuditTypes.RefreshRefused, session, request, "requested scope exceeds the grant"), ct);
                 return (null, new OAuthFailure(OAuthErrors.InvalidScope, "The requested scope exceeds the scope granted by the resource owner."));
+            }
             if (!client.Scopes.Contains(Scopes.OfflineAccess) && !client.Refresh.IssueWithoutOfflineAccess && session.Scopes.Contains(Scopes.OfflineAccess))
                 return await FailAudited(session, client, request, "client may no longer have offline_access", ct);
             var effective = requested
@@ -120,6 +123,8 @@ public sealed class RefreshTokenService(
             effective = context.Scopes.Where(effective.Contains).ToList();
             if (effective.Count == 0)
                 return await FailAudited(session, client, request, "policy removed every scope", ct);
+            if (context.NarrowReason is { } narrowed)
+                await store.Audit.AppendAsync(Event(AuditTypes.RefreshNarrowed, session, request, "policy: " + narrowed), ct);
 
             if (replayedToken is not null)
             {
