@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a throw-away PostgreSQL cluster.
+# Runs the whole test suite against a throw-away PostgreSQL cluster, with Debian's Chromium for the browser tests.
 #
 #   ./test.sh                                   # every test
 #   ./test.sh --filter "FullyQualifiedName~Storage"   # extra arguments go to `dotnet test`
@@ -65,6 +65,22 @@ for tool in initdb pg_ctl pg_isready; do
     [ -x "$PG_BIN/$tool" ] || die "$PG_BIN/$tool is missing."
 done
 log "using PostgreSQL from $PG_BIN ($("$PG_BIN/pg_ctl" --version))"
+
+# ---- Chromium for the browser tests (Debian's package; never a browser download) ------------------------------------
+
+CHROMIUM="${TESSERA_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+    command -v apt-get >/dev/null 2>&1 || die "$CHROMIUM is missing and apt-get is not available: install Chromium and run again."
+    chromium_sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "$CHROMIUM is missing, and installing it needs root (no sudo here): run 'apt-get install chromium' as root."
+        chromium_sudo=(sudo)
+    fi
+    log "Chromium not found; installing Debian's chromium package for the browser tests..."
+    ${chromium_sudo[@]+"${chromium_sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed: install chromium by hand."
+    ${chromium_sudo[@]+"${chromium_sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 || die "apt-get install chromium failed: install it by hand."
+    [ -x "$CHROMIUM" ] || die "the chromium package is installed but $CHROMIUM is still missing."
+fi
 
 # ---- (b) a throw-away cluster ------------------------------------------------------------------------------------
 
