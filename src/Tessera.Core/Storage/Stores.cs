@@ -16,16 +16,65 @@ public interface IClientStore
     Task<bool> DeleteAsync(string clientId, CancellationToken ct);
 }
 
+/// <summary>What <see cref="IUserStore.SaveAsync"/> did.</summary>
+public enum UserSaveOutcome
+{
+    /// <summary>Written; the stored version is now <see cref="User.Version"/> + 1.</summary>
+    Saved,
+    /// <summary>Someone saved the user since it was read (its version moved on): nothing was written. Re-read and re-apply.</summary>
+    Conflict,
+    /// <summary>The new username belongs to another user (in any case): nothing was written.</summary>
+    UsernameTaken,
+    /// <summary>No user has this id (any more).</summary>
+    NotFound,
+}
+
 public interface IUserStore
 {
+    /// <summary>Find and List return each user with its current <see cref="User.Version"/>.</summary>
     Task<User?> FindByIdAsync(string id, CancellationToken ct);
     Task<User?> FindByUsernameAsync(string username, CancellationToken ct);
     Task<IReadOnlyList<User>> ListAsync(CancellationToken ct);
-    /// <summary>False when the username is taken.</summary>
+    /// <summary>False when the username (or the id) is taken. The row starts at <see cref="User.Version"/>.</summary>
     Task<bool> CreateAsync(User user, CancellationToken ct);
-    Task SaveAsync(User user, CancellationToken ct);
+
+    /// <summary>
+    /// Optimistic concurrency: replaces the whole user only if the stored row still has <see cref="User.Version"/>
+    /// (compare-and-swap), and increments the version. Of concurrent saves made from the same version exactly one
+    /// gets <see cref="UserSaveOutcome.Saved"/>; the others get <see cref="UserSaveOutcome.Conflict"/>.
+    /// </summary>
+    Task<UserSaveOutcome> SaveAsync(User user, CancellationToken ct);
     Task<bool> DeleteAsync(string id, CancellationToken ct);
 }
+
+/// <summary>The read-change-save loop every caller of <see cref="IUserStore.SaveAsync"/> needs.</summary>
+public static class UserStoreExtensions
+{
+    /// <summary>
+    /// Saves <paramref name="change"/> applied to <paramref name="user"/>; on <see cref="UserSaveOutcome.Conflict"/>
+    /// re-reads the user and applies <paramref name="change"/> again to the fresh copy, at most <paramref name="attempts"/>
+    /// times in all. Returns the outcome of the last save, the user the change was last applied to (null when it
+    /// disappeared) and, when saved, the user as stored (with its new version).
+    /// </summary>
+    public static async Task<UserUpdate> UpdateAsync(this IUserStore users, User user, Func<User, User> change, CancellationToken ct, int attempts = 5)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(attempts, 1);
+        var current = user;
+        for (var attempt = 1; ; attempt++)
+        {
+            var changed = change(current);
+            var outcome = await users.SaveAsync(changed, ct);
+            if (outcome == UserSaveOutcome.Saved) return new UserUpdate(outcome, current, changed with { Version = changed.Version + 1 });
+            if (outcome != UserSaveOutcome.Conflict || attempt >= attempts) return new UserUpdate(outcome, current, null);
+            var fresh = await users.FindByIdAsync(user.Id, ct);
+            if (fresh is null) return new UserUpdate(UserSaveOutcome.NotFound, null, null);
+            current = fresh;
+        }
+    }
+}
+
+/// <summary>The result of <see cref="UserStoreExtensions.UpdateAsync"/>: <paramref name="Before"/> is the copy the change was applied to.</summary>
+public sealed record UserUpdate(UserSaveOutcome Outcome, User? Before, User? Saved);
 
 public interface IAuthorizationCodeStore
 {

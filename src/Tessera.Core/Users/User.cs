@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Tessera.Core.Users;
 
 public sealed record User
@@ -32,6 +34,13 @@ public sealed record User
 
     /// <summary>Sign-in refused until then (brute-force throttle). Unlike <see cref="LockedUntil"/> it does not end sessions.</summary>
     public DateTimeOffset? LoginBlockedUntil { get; init; }
+
+    /// <summary>
+    /// The stored row's version, for optimistic concurrency: <see cref="Storage.IUserStore.SaveAsync"/> writes only
+    /// if the row still has this version, and increments it. Kept in its own column, not in the stored document.
+    /// </summary>
+    [JsonIgnore]
+    public long Version { get; init; }
 
     /// <summary>After 5 failures, sign-in pauses 1 minute, doubling with each further failure, at most 1 hour.</summary>
     public User WithFailedLogin(DateTimeOffset now)

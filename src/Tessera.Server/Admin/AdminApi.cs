@@ -51,10 +51,19 @@ public static class AdminApi
             var (c, secret) = await ops.SaveClientAsync(body.ToClient(), body.Confidential, isNew: true, Actor(http), ct);
             return Results.Created($"/admin/clients/{c.Id}", ClientView.From(c, secret));
         });
-        admin.MapPut("/clients/{id}", async (string id, ClientRequest body, AdminService ops, HttpContext http, CancellationToken ct) =>
+        admin.MapPut("/clients/{id}", async (string id, ClientRequest body, ITesseraStore store, AdminService ops, HttpContext http, CancellationToken ct) =>
         {
             if (body.Id != id) throw new AdminException("The id in the body must match the URL.", "id");
-            var (c, secret) = await ops.SaveClientAsync(body.ToClient(), body.Confidential, isNew: false, Actor(http), ct);
+            if (await store.Clients.FindAsync(id, ct) is not { } existing) return NotFound("client");
+            // What this request model cannot express is kept, not reset: a private_key_jwt key set (while the client
+            // stays confidential; else a secret would be made for it), the logout and DPoP-nonce settings.
+            var client = body.ToClient() with
+            {
+                Jwks = body.Confidential ? existing.Jwks : null,
+                LogoutRevokesSession = existing.LogoutRevokesSession,
+                RequireDpopNonce = existing.RequireDpopNonce,
+            };
+            var (c, secret) = await ops.SaveClientAsync(client, body.Confidential, isNew: false, Actor(http), ct);
             return Results.Ok(ClientView.From(c, secret));
         });
         admin.MapPost("/clients/{id}/rotate-secret", async (string id, ITesseraStore store, AdminService ops, HttpContext http, CancellationToken ct) =>

@@ -40,44 +40,77 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
     public async Task<User> UpdateUserAsync(User user, bool? disabled, DateTimeOffset? lockedUntil, bool unlock, string? password, IReadOnlyList<string>? scopes, bool allScopes, string actor, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        var changed = user;
         var what = new List<string>();
+        string? passwordHash = null;
         if (password is not null)
         {
             CheckPassword(password);
-            // A password reset voids every session that started before it.
-            changed = changed with { PasswordHash = hasher.Hash(password), RevokedBefore = now };
+            passwordHash = hasher.Hash(password);
             what.Add("password reset");
         }
-        if (disabled is { } d)
+        if (disabled is { } d) what.Add(d ? "disabled" : "enabled");
+        if (lockedUntil is not null) what.Add("locked");
+        if (unlock) what.Add("unlocked");
+        if (allScopes) what.Add("permissions: all");
+        else if (scopes is not null) what.Add("permissions changed");
+
+        // The change as a function of the stored user, so it can be applied again to a fresh copy when a sign-in
+        // (failed-login count) or another operator saved the user since it was read.
+        User Apply(User u)
         {
-            changed = changed with { Disabled = d };
-            if (d) changed = changed with { RevokedBefore = now };
-            what.Add(d ? "disabled" : "enabled");
+            var changed = u;
+            // A password reset voids every session that started before it.
+            if (passwordHash is not null) changed = changed with { PasswordHash = passwordHash, RevokedBefore = now };
+            if (disabled is { } off)
+            {
+                changed = changed with { Disabled = off };
+                if (off) changed = changed with { RevokedBefore = now };
+            }
+            if (lockedUntil is { } until) changed = changed with { LockedUntil = until };
+            if (unlock) changed = changed with { LockedUntil = null };
+            if (allScopes) changed = changed with { AllowedScopes = null };
+            else if (scopes is not null) changed = changed with { AllowedScopes = scopes };
+            return changed;
         }
-        if (lockedUntil is { } until) { changed = changed with { LockedUntil = until }; what.Add("locked"); }
-        if (unlock) { changed = changed with { LockedUntil = null }; what.Add("unlocked"); }
-        if (allScopes) { changed = changed with { AllowedScopes = null }; what.Add("permissions: all"); }
-        else if (scopes is not null) { changed = changed with { AllowedScopes = scopes }; what.Add("permissions changed"); }
-        await store.Users.SaveAsync(changed, ct);
+
+        var (before, saved) = await SaveUserAsync(user, Apply, ct);
         await AuditAsync(AuditTypes.UserChanged, user.Id, null, null, string.Join(", ", what) + " by " + actor, ct);
-        if (changed.RevokedBefore != user.RevokedBefore)
+        if (saved.RevokedBefore != before.RevokedBefore)
         {
             var reason = disabled == true ? RevocationReasons.UserDisabled : RevocationReasons.AdminRevoked;
             await store.Sessions.RevokeByUserAsync(user.Id, now, reason, ct);
             await publisher.UserRevokedBeforeAsync(user.Id, now, reason, ct);
         }
-        return changed;
+        return saved;
     }
 
     public async Task<int> RevokeUserSessionsAsync(User user, string actor, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await store.Users.SaveAsync(user with { RevokedBefore = now }, ct);
+        await SaveUserAsync(user, u => u with { RevokedBefore = now }, ct);
         var n = await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
         await AuditAsync(AuditTypes.SessionRevoked, user.Id, null, null, $"all {n} sessions revoked by {actor}", ct);
         await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
         return n;
+    }
+
+    /// <summary>How often an operator's change is re-applied to a fresh copy after losing a race with another save.</summary>
+    private const int SaveAttempts = 5;
+
+    /// <summary>
+    /// Saves <paramref name="change"/> applied to the user with optimistic concurrency; when someone saved the user since
+    /// it was read, re-reads it and applies the change again. Returns the copy the change was applied to and the saved user.
+    /// </summary>
+    private async Task<(User Before, User Saved)> SaveUserAsync(User user, Func<User, User> change, CancellationToken ct)
+    {
+        var result = await store.Users.UpdateAsync(user, change, ct, SaveAttempts);
+        return result.Outcome switch
+        {
+            UserSaveOutcome.Saved => (result.Before!, result.Saved!),
+            UserSaveOutcome.UsernameTaken => throw new AdminException($"The username '{change(result.Before!).Username}' is taken.", "username", 409),
+            UserSaveOutcome.NotFound => throw new AdminException($"No user '{user.Username}' (it was deleted).", "id", 404),
+            _ => throw new AdminException($"User '{user.Username}' kept changing while this change was being saved; try again.", "id", 409),
+        };
     }
 
     public async Task DeleteUserAsync(User user, string actor, CancellationToken ct)
@@ -126,6 +159,8 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
     public async Task<string> RotateSecretAsync(Client client, string actor, CancellationToken ct)
     {
         if (client.IsPublic) throw new AdminException("Public clients have no secret.", "id");
+        // A private_key_jwt client has no secret; making one would add a second, weaker way to authenticate as it.
+        if (client.SecretHash is null) throw new AdminException("This client authenticates with private_key_jwt and has no secret to rotate.", "id");
         var secret = Handles.NewClientSecret();
         await store.Clients.SaveAsync(client with { SecretHash = Handles.Hash(secret) }, ct);
         await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, "secret rotated by " + actor, ct);

@@ -101,7 +101,8 @@ public static class AccountEndpoint
         if (refusal is not null) return refusal;
         var now = time.GetUtcNow();
         var live = (await store.Sessions.ListByUserAsync(user!.Id, ct)).Where(s => s.RevokedAt is null).ToList();
-        await store.Users.SaveAsync(user with { RevokedBefore = now }, ct);
+        // Re-applied to a fresh copy if the user was saved meanwhile (optimistic concurrency), so nothing else is undone.
+        await store.Users.UpdateAsync(user, u => u with { RevokedBefore = now }, ct);
         await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.UserRevoked, ct);
         await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.SessionRevoked, UserId = user.Id, IpAddress = http.Connection.RemoteIpAddress?.ToString(), Reason = $"signed out everywhere ({live.Count} sessions)" }, ct);
         await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.UserRevoked, ct);
@@ -150,7 +151,8 @@ public static class AccountEndpoint
     public static string Device(string? userAgent)
     {
         if (string.IsNullOrWhiteSpace(userAgent)) return "Unknown device";
-        var family = UserAgentFamilyPolicy.Family(userAgent) ?? "Unknown";
+        // Product tokens as users know them ("Edg/…" is Edge, "OPR/…" is Opera).
+        var family = UserAgentFamilyPolicy.Family(userAgent) switch { "Edg" => "Edge", "OPR" => "Opera", null => "Unknown", var f => f };
         string os = userAgent switch
         {
             _ when userAgent.Contains("Android", StringComparison.Ordinal) => "Android",

@@ -19,6 +19,9 @@ public static class LoginEndpoint
         app.MapPost("/login", PostAsync);
     }
 
+    /// <summary>How often a failed-login count or its reset is re-applied after losing a race with another save of the user.</summary>
+    private const int SaveAttempts = 4;
+
     private static IResult Render(HttpContext http, IAntiforgery af, string? returnUrl, string? error, int status = 200)
     {
         var tokens = af.GetAndStoreTokens(http);
@@ -70,7 +73,9 @@ public static class LoginEndpoint
         }
         else if (!hasher.Verify(password, user.PasswordHash, out var rehash))
         {
-            await store.Users.SaveAsync(user.WithFailedLogin(now), ct);
+            // Optimistic concurrency: if an operator (or another sign-in) saved the user meanwhile, count the failure
+            // on the fresh copy rather than overwrite their change (a disable, a revocation) with our stale one.
+            await store.Users.UpdateAsync(user, u => u.WithFailedLogin(now), ct, SaveAttempts);
             failure = "wrong password";
         }
         else
@@ -78,7 +83,17 @@ public static class LoginEndpoint
             if (user.Disabled || user.IsLocked(now)) failure = "account disabled or locked";
             // Transparent upgrade when the configured Argon2id cost went up; reset the failure count.
             if (rehash || user.FailedLogins > 0 || user.LoginBlockedUntil is not null)
-                await store.Users.SaveAsync(user with { PasswordHash = rehash ? hasher.Hash(password) : user.PasswordHash, FailedLogins = 0, LoginBlockedUntil = null }, ct);
+            {
+                var verifiedHash = user.PasswordHash;
+                var upgraded = rehash ? hasher.Hash(password) : null;
+                // The upgrade applies only to the hash this password was checked against (not to a password reset made meanwhile).
+                await store.Users.UpdateAsync(user, u => u with
+                {
+                    PasswordHash = upgraded is not null && u.PasswordHash == verifiedHash ? upgraded : u.PasswordHash,
+                    FailedLogins = 0,
+                    LoginBlockedUntil = null,
+                }, ct, SaveAttempts);
+            }
         }
         if (failure is not null || user is null)
         {

@@ -16,6 +16,7 @@ public static class SecondFactorEndpoint
     public const string Path = "/login/2fa";
     private const string CookieName = "tessera.mfa";
     private const string Purpose = "tessera.login.second-factor.v1";
+    private const int SaveAttempts = 4;
     private const string Message = "That code did not work, or there were too many attempts. Wait a minute and try again.";
 
     public static void Map(WebApplication app)
@@ -74,22 +75,32 @@ public static class SecondFactorEndpoint
         var code = (await http.Request.ReadFormAsync(ct))["code"].ToString();
         var ip = http.Connection.RemoteIpAddress?.ToString();
 
-        User? passed = null;
-        if (user.LoginBlockedUntil is not { } blocked || blocked <= now)
+        for (var attempt = 1; ; attempt++)
         {
-            var secret = totp.Unprotect(user.Id, user.TotpSecret);
-            if (secret is not null && code.Length <= 64 && totp.Verify(secret, code, user.TotpLastStep) is { } step)
-                passed = user with { TotpLastStep = step };
-            else if (code.Length is > 6 and <= 64)
-                passed = TwoFactor.UseRecoveryCode(user, code);
+            User? passed = null;
+            if (user.LoginBlockedUntil is not { } blocked || blocked <= now)
+            {
+                var secret = totp.Unprotect(user.Id, user.TotpSecret);
+                if (secret is not null && code.Length <= 64 && totp.Verify(secret, code, user.TotpLastStep) is { } step)
+                    passed = user with { TotpLastStep = step };
+                else if (code.Length is > 6 and <= 64)
+                    passed = TwoFactor.UseRecoveryCode(user, code);
+            }
+            if (passed is null)
+            {
+                // Counted on a fresh copy if the user was saved meanwhile, so an operator's change is never undone.
+                if (user.LoginBlockedUntil is not { } b || b <= now) await store.Users.UpdateAsync(user, u => u.WithFailedLogin(now), ct, SaveAttempts);
+                await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user.Id, IpAddress = ip, Reason = "wrong or reused second-factor code" }, ct);
+                return Render(http, af, Message, 400);
+            }
+            // Optimistic concurrency: the code is spent only if nobody saved the user since we read it. The loser of two
+            // submissions of the same code (or recovery code) re-reads the user and is checked again, and then fails.
+            var outcome = await store.Users.SaveAsync(passed with { FailedLogins = 0, LoginBlockedUntil = null }, ct);
+            if (outcome == UserSaveOutcome.Saved) break;
+            if (outcome != UserSaveOutcome.Conflict || attempt >= SaveAttempts) return Restart();
+            user = await store.Users.FindByIdAsync(pending.UserId, ct);
+            if (user?.TotpSecret is null || user.Disabled || user.IsLocked(now)) return Restart();
         }
-        if (passed is null)
-        {
-            if (user.LoginBlockedUntil is not { } b || b <= now) await store.Users.SaveAsync(user.WithFailedLogin(now), ct);
-            await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user.Id, IpAddress = ip, Reason = "wrong or reused second-factor code" }, ct);
-            return Render(http, af, Message, 400);
-        }
-        await store.Users.SaveAsync(passed with { FailedLogins = 0, LoginBlockedUntil = null }, ct);
         http.Response.Cookies.Delete(CookieName, new CookieOptions { Path = Path });
         await LoginEndpoint.SignInAsync(http, store, user.Id, ["pwd", "otp"], ip, now, ct);
         return Results.Extensions.RedirectWithStatus(pending.ReturnUrl, StatusCodes.Status303SeeOther);

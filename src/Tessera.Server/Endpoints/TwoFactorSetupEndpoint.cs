@@ -55,7 +55,11 @@ public static class TwoFactorSetupEndpoint
         if (totp.Verify(secret, form["code"].ToString(), 0) is not { } step)
             return Html.Page("Set up two-step verification", "<p class=\"error\">That code did not match. <a href=\"/account/2fa\">Start again</a>.</p>", 400);
         var (codes, hashes) = TwoFactor.NewRecoveryCodes();
-        await store.Users.SaveAsync(user! with { TotpSecret = totp.Protect(user.Id, secret), RecoveryCodeHashes = hashes, TotpLastStep = step }, ct);
+        var protectedSecret = totp.Protect(user!.Id, secret);
+        // Re-applied to a fresh copy if the user was saved meanwhile (optimistic concurrency).
+        var enabled = await store.Users.UpdateAsync(user, u => u with { TotpSecret = protectedSecret, RecoveryCodeHashes = hashes, TotpLastStep = step }, ct);
+        if (enabled.Outcome != UserSaveOutcome.Saved)
+            return Html.Page("Set up two-step verification", "<p class=\"error\">Your account changed meanwhile. <a href=\"/account/2fa\">Start again</a>.</p>", 409);
         await store.Audit.AppendAsync(new AuditEvent { At = time.GetUtcNow(), Type = AuditTypes.UserChanged, UserId = user.Id, Reason = "two-step verification turned on" }, ct);
         http.Response.Headers.CacheControl = "no-store";
         return Html.Page("Two-step verification is on",
@@ -73,7 +77,7 @@ public static class TwoFactorSetupEndpoint
         var secret = totp.Unprotect(user.Id, user.TotpSecret);
         if (secret is null || totp.Verify(secret, code, user.TotpLastStep) is null)
             return Html.Page("Two-step verification", "<p class=\"error\">That code did not match. <a href=\"/account/2fa\">Try again</a>.</p>", 400);
-        await store.Users.SaveAsync(user with { TotpSecret = null, RecoveryCodeHashes = null, TotpLastStep = 0 }, ct);
+        await store.Users.UpdateAsync(user, u => u with { TotpSecret = null, RecoveryCodeHashes = null, TotpLastStep = 0 }, ct);
         await store.Audit.AppendAsync(new AuditEvent { At = time.GetUtcNow(), Type = AuditTypes.UserChanged, UserId = user.Id, Reason = "two-step verification turned off" }, ct);
         return Results.Extensions.RedirectWithStatus("/account", StatusCodes.Status303SeeOther);
     }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Options;
 using Tessera.Core;
 using Tessera.Core.Crypto;
@@ -14,6 +15,7 @@ using Tessera.Server.Endpoints;
 using Tessera.Server.Grants;
 using Tessera.Server.Maintenance;
 using Tessera.Server.Pages;
+using Tessera.Storage.Common;
 using Tessera.Storage.Postgres;
 using Tessera.Storage.Sqlite;
 
@@ -91,9 +93,20 @@ public static class TesseraApp
         s.AddSingleton<BackchannelLogoutService>();
         s.AddHostedService(sp => sp.GetRequiredService<BackchannelLogoutService>());
 
-        s.AddDataProtection()
-            .SetApplicationName("tessera")
-            .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(settings.DataDirectory, "dataprotection-keys")));
+        var dataProtection = s.AddDataProtection().SetApplicationName("tessera");
+        // The key ring behind the login cookie and antiforgery: in the database with postgres, so every node behind the
+        // load balancer shares it; in the data directory for a single SQLite node. Each key is encrypted with the master key.
+        if (settings.Store == "postgres")
+        {
+            s.AddSingleton(sp => new PostgresXmlRepository(sp.GetRequiredService<ITesseraStore>() as PostgresStore
+                ?? throw new InvalidOperationException("Tessera:Store is postgres but the store is not a PostgresStore.")));
+            s.AddOptions<KeyManagementOptions>().Configure<PostgresXmlRepository>((o, repository) => o.XmlRepository = repository);
+        }
+        else
+        {
+            dataProtection.PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(settings.DataDirectory, "dataprotection-keys")));
+        }
+        s.AddOptions<KeyManagementOptions>().Configure<SecretProtector>((o, protector) => o.XmlEncryptor = new MasterKeyXmlEncryptor(protector));
         s.AddAntiforgery(o =>
         {
             o.Cookie.Name = cookiePrefix + "tessera.af";
@@ -141,6 +154,8 @@ public static class TesseraApp
         var sp = app.Services;
         await sp.GetRequiredService<ITesseraStore>().MigrateAsync(ct);
         await sp.GetRequiredService<KeyRing>().EnsureKeyAsync(ct);
+        if (sp.GetService<PostgresXmlRepository>() is { } dataProtectionKeys)
+            await dataProtectionKeys.EnsureKeyAsync(sp.GetRequiredService<IKeyManager>(), sp.GetRequiredService<IOptions<KeyManagementOptions>>().Value.NewKeyLifetime, ct);
         var seed = sp.GetRequiredService<SeedData>();
         await ConfigSeed.ApplyAsync(sp, seed.Clients, seed.Users, ct);
         if (sp.GetRequiredService<ServerSettings>().Demo)

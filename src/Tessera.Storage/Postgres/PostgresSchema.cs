@@ -13,6 +13,9 @@ internal static class PostgresSchema
     /// <summary>Key of the advisory lock that makes revocation-feed ids commit in order ("tessera" then 0x01).</summary>
     public const long FeedAppendLock = 0x7465737365726101;
 
+    /// <summary>Key of the advisory lock under which a node creates the first data-protection key ("tessera" then 0x02).</summary>
+    public const long DataProtectionKeyLock = 0x7465737365726102;
+
     public static readonly string[] Migrations =
     [
         // 1: the initial schema.
@@ -60,6 +63,15 @@ internal static class PostgresSchema
         ALTER TABLE sessions ADD COLUMN dpop_jkt text;
         CREATE TABLE replay_cache (key bytea PRIMARY KEY, expires_at bigint NOT NULL);
         CREATE INDEX replay_cache_expiry ON replay_cache (expires_at);
+        """,
+        // 4: optimistic concurrency on users: SaveAsync writes only if the row still has the version it read. And the
+        // ASP.NET Core data-protection key ring (login cookie, antiforgery), shared by every node (PostgresXmlRepository;
+        // a single SQLite node keeps it in its data directory, so SQLite has no such table). Each key's XML is
+        // encrypted with the master key before it gets here.
+        """
+        ALTER TABLE users ADD COLUMN version bigint NOT NULL DEFAULT 0;
+        CREATE TABLE dataprotection_keys (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, friendly_name text, xml text NOT NULL, created_at bigint NOT NULL);
         """,
     ];
 }

@@ -48,10 +48,10 @@ public sealed partial class PostgresStore
         QuerySingleAsync($"SELECT {SessionColumns} FROM sessions WHERE family_hash = @f", p => p.Bytes("f", familyHash), MapSession, ct);
 
     async Task<IReadOnlyList<Session>> ISessionStore.ListByUserAsync(string userId, CancellationToken ct) =>
-        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = @u ORDER BY created_at DESC", p => p.Text("u", userId), MapSession, ct);
+        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = @u ORDER BY created_at DESC, id COLLATE \"C\"", p => p.Text("u", userId), MapSession, ct);
 
     async Task<IReadOnlyList<Session>> ISessionStore.ListByClientAsync(string clientId, CancellationToken ct) =>
-        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE client_id = @c ORDER BY created_at DESC", p => p.Text("c", clientId), MapSession, ct);
+        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE client_id = @c ORDER BY created_at DESC, id COLLATE \"C\"", p => p.Text("c", clientId), MapSession, ct);
 
     async Task<RotationOutcome> ISessionStore.TryRotateAsync(Rotation r, CancellationToken ct)
     {
@@ -80,11 +80,11 @@ public sealed partial class PostgresStore
         return inserted == 1 ? RotationOutcome.Rotated : RotationOutcome.Lost;
     }
 
-    // Like SqliteStore, Touch records the IP address but not the user agent (only a rotation records that).
+    // Like a rotation, Touch records the IP address and the user agent of the use; a null keeps the known one.
     async Task<bool> ISessionStore.TouchAsync(string sessionId, DateTimeOffset now, DateTimeOffset newIdle, string? ip, string? userAgent, CancellationToken ct) =>
         await ExecuteAsync(
-            "UPDATE sessions SET last_used_at = @now, idle_expires_at = @idle, ip = COALESCE(@ip, ip) WHERE id = @id AND revoked_at IS NULL",
-            p => { p.Time("now", now); p.Time("idle", newIdle); p.Text("ip", ip); p.Text("id", sessionId); }, ct) == 1;
+            "UPDATE sessions SET last_used_at = @now, idle_expires_at = @idle, ip = COALESCE(@ip, ip), user_agent = COALESCE(@ua, user_agent) WHERE id = @id AND revoked_at IS NULL",
+            p => { p.Time("now", now); p.Time("idle", newIdle); p.Text("ip", ip); p.Text("ua", userAgent); p.Text("id", sessionId); }, ct) == 1;
 
     async Task<bool> ISessionStore.TryCountRefreshAsync(string sessionId, DateTimeOffset now, int perMinute, CancellationToken ct) =>
         await ExecuteAsync(

@@ -63,6 +63,9 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
 
     public ValueTask DisposeAsync() => _db.DisposeAsync();
 
+    /// <summary>The pool, shared with <see cref="PostgresXmlRepository"/>.</summary>
+    internal NpgsqlDataSource DataSource => _db;
+
     // ---- command helpers -------------------------------------------------------------------------------------
 
     private async Task<List<T>> QueryAsync<T>(string sql, Action<NpgsqlParameterCollection> bind, Func<NpgsqlDataReader, T> map, CancellationToken ct)
@@ -109,24 +112,55 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
 
     // ---- users -----------------------------------------------------------------------------------------------
 
+    // The version lives in its own column (the document never holds it), so the compare-and-swap is on the row.
+    private static User MapUser(NpgsqlDataReader r) => Read<User>(r.GetString(0)) with { Version = r.GetInt64(1) };
+
     Task<User?> IUserStore.FindByIdAsync(string id, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM users WHERE id = @id", p => p.Text("id", id), r => Read<User>(r.GetString(0)), ct);
+        QuerySingleAsync("SELECT doc, version FROM users WHERE id = @id", p => p.Text("id", id), MapUser, ct);
 
     // lower(username) matches the unique index users_username, so lookups are case-insensitive and indexed.
     Task<User?> IUserStore.FindByUsernameAsync(string username, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM users WHERE lower(username) = lower(@u)", p => p.Text("u", username), r => Read<User>(r.GetString(0)), ct);
+        QuerySingleAsync("SELECT doc, version FROM users WHERE lower(username) = lower(@u)", p => p.Text("u", username), MapUser, ct);
 
     async Task<IReadOnlyList<User>> IUserStore.ListAsync(CancellationToken ct) =>
-        await QueryAsync("SELECT doc FROM users ORDER BY lower(username) COLLATE \"C\", id COLLATE \"C\"", _ => { }, r => Read<User>(r.GetString(0)), ct);
+        await QueryAsync("SELECT doc, version FROM users ORDER BY lower(username) COLLATE \"C\", id COLLATE \"C\"", _ => { }, MapUser, ct);
 
     async Task<bool> IUserStore.CreateAsync(User user, CancellationToken ct) => await ExecuteAsync(
         // No conflict target: a clash on the id or on lower(username) both mean "not created".
-        "INSERT INTO users (id, username, doc) VALUES (@id, @u, @doc) ON CONFLICT DO NOTHING",
-        p => { p.Text("id", user.Id); p.Text("u", user.Username); p.Text("doc", Write(user)); }, ct) == 1;
+        "INSERT INTO users (id, username, doc, version) VALUES (@id, @u, @doc, @v) ON CONFLICT DO NOTHING",
+        p => { p.Text("id", user.Id); p.Text("u", user.Username); p.Text("doc", Write(user)); p.Bigint("v", user.Version); }, ct) == 1;
 
-    Task IUserStore.SaveAsync(User user, CancellationToken ct) => ExecuteAsync(
-        "UPDATE users SET username = @u, doc = @doc WHERE id = @id",
-        p => { p.Text("id", user.Id); p.Text("u", user.Username); p.Text("doc", Write(user)); }, ct);
+    async Task<UserSaveOutcome> IUserStore.SaveAsync(User user, CancellationToken ct)
+    {
+        // The compare-and-swap: concurrent savers queue on the row lock, and READ COMMITTED re-checks the WHERE clause
+        // against the winner's row, whose version moved on, so every loser changes nothing. The EXISTS runs on the
+        // statement's snapshot (before this UPDATE), so it only tells a stale version from a missing row.
+        try
+        {
+            var outcome = await QuerySingleAsync(
+                """
+                WITH saved AS (
+                    UPDATE users SET username = @u, doc = @doc, version = version + 1
+                    WHERE id = @id AND version = @v
+                    RETURNING version)
+                SELECT CASE WHEN EXISTS (SELECT 1 FROM saved) THEN 'saved'
+                            WHEN EXISTS (SELECT 1 FROM users WHERE id = @id) THEN 'conflict'
+                            ELSE 'missing' END
+                """,
+                p => { p.Text("id", user.Id); p.Text("u", user.Username); p.Text("doc", Write(user)); p.Bigint("v", user.Version); },
+                r => r.GetString(0), ct);
+            return outcome switch
+            {
+                "saved" => UserSaveOutcome.Saved,
+                "conflict" => UserSaveOutcome.Conflict,
+                _ => UserSaveOutcome.NotFound,
+            };
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "users_username")
+        {
+            return UserSaveOutcome.UsernameTaken;
+        }
+    }
 
     async Task<bool> IUserStore.DeleteAsync(string id, CancellationToken ct) =>
         await ExecuteAsync("DELETE FROM users WHERE id = @id", p => p.Text("id", id), ct) == 1;

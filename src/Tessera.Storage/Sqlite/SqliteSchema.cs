@@ -50,5 +50,9 @@ internal static class SqliteSchema
         CREATE TABLE replay_cache (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
         CREATE INDEX replay_cache_expiry ON replay_cache (expires_at);
         """,
+        // 4: optimistic concurrency on users: SaveAsync writes only if the row still has the version it read.
+        """
+        ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 }

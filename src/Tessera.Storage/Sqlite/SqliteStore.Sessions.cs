@@ -45,10 +45,10 @@ public sealed partial class SqliteStore
         QuerySingleAsync($"SELECT {SessionColumns} FROM sessions WHERE family_hash = $f", p => p.AddWithValue("$f", familyHash), MapSession, ct);
 
     async Task<IReadOnlyList<Session>> ISessionStore.ListByUserAsync(string userId, CancellationToken ct) =>
-        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = $u ORDER BY created_at DESC", p => p.AddWithValue("$u", userId), MapSession, ct);
+        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = $u ORDER BY created_at DESC, id", p => p.AddWithValue("$u", userId), MapSession, ct);
 
     async Task<IReadOnlyList<Session>> ISessionStore.ListByClientAsync(string clientId, CancellationToken ct) =>
-        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE client_id = $c ORDER BY created_at DESC", p => p.AddWithValue("$c", clientId), MapSession, ct);
+        await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE client_id = $c ORDER BY created_at DESC, id", p => p.AddWithValue("$c", clientId), MapSession, ct);
 
     async Task<RotationOutcome> ISessionStore.TryRotateAsync(Rotation r, CancellationToken ct) => await Writer.WriteAsync(w =>
     {
@@ -70,9 +70,9 @@ public sealed partial class SqliteStore
 
     async Task<bool> ISessionStore.TouchAsync(string sessionId, DateTimeOffset now, DateTimeOffset newIdle, string? ip, string? userAgent, CancellationToken ct) => await Writer.WriteAsync(w =>
     {
-        var cmd = w.Command("UPDATE sessions SET last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip) WHERE id = $id AND revoked_at IS NULL");
+        var cmd = w.Command("UPDATE sessions SET last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip), user_agent = COALESCE($ua, user_agent) WHERE id = $id AND revoked_at IS NULL");
         cmd.Parameters.AddWithValue("$now", Ms(now)); cmd.Parameters.AddWithValue("$idle", Ms(newIdle));
-        cmd.Parameters.AddWithValue("$ip", Db(ip)); cmd.Parameters.AddWithValue("$id", sessionId);
+        cmd.Parameters.AddWithValue("$ip", Db(ip)); cmd.Parameters.AddWithValue("$ua", Db(userAgent)); cmd.Parameters.AddWithValue("$id", sessionId);
         return cmd.ExecuteNonQuery() == 1;
     });
 

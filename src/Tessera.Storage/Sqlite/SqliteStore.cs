@@ -92,7 +92,9 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     public async ValueTask DisposeAsync()
     {
         if (_writer is not null) await _writer.DisposeAsync();
-        SqliteConnection.ClearAllPools();
+        // Only this store's pool (pools are keyed by connection string): other stores in the process keep theirs.
+        using var pooled = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(pooled);
     }
 
     // ---- reading helpers -------------------------------------------------------------------------------------
@@ -148,32 +150,53 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
 
     // ---- users -----------------------------------------------------------------------------------------------
 
+    // The version lives in its own column (the document never holds it), so the compare-and-swap is on the row.
+    private static User MapUser(SqliteDataReader r) => Read<User>(r.GetString(0)) with { Version = r.GetInt64(1) };
+
     Task<User?> IUserStore.FindByIdAsync(string id, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM users WHERE id = $id", p => p.AddWithValue("$id", id), r => Read<User>(r.GetString(0)), ct);
+        QuerySingleAsync("SELECT doc, version FROM users WHERE id = $id", p => p.AddWithValue("$id", id), MapUser, ct);
 
     Task<User?> IUserStore.FindByUsernameAsync(string username, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM users WHERE username = $u", p => p.AddWithValue("$u", username), r => Read<User>(r.GetString(0)), ct);
+        QuerySingleAsync("SELECT doc, version FROM users WHERE username = $u", p => p.AddWithValue("$u", username), MapUser, ct);
 
     async Task<IReadOnlyList<User>> IUserStore.ListAsync(CancellationToken ct) =>
-        await QueryAsync("SELECT doc FROM users ORDER BY username", _ => { }, r => Read<User>(r.GetString(0)), ct);
+        await QueryAsync("SELECT doc, version FROM users ORDER BY username", _ => { }, MapUser, ct);
 
     async Task<bool> IUserStore.CreateAsync(User user, CancellationToken ct) => await Writer.WriteAsync(w =>
     {
-        var cmd = w.Command("INSERT INTO users (id, username, doc) VALUES ($id, $u, $doc) ON CONFLICT DO NOTHING");
+        var cmd = w.Command("INSERT INTO users (id, username, doc, version) VALUES ($id, $u, $doc, $v) ON CONFLICT DO NOTHING");
         cmd.Parameters.AddWithValue("$id", user.Id);
         cmd.Parameters.AddWithValue("$u", user.Username);
         cmd.Parameters.AddWithValue("$doc", Write(user));
+        cmd.Parameters.AddWithValue("$v", user.Version);
         return cmd.ExecuteNonQuery() == 1;
     });
 
-    Task IUserStore.SaveAsync(User user, CancellationToken ct) => Writer.WriteAsync(w =>
+    Task<UserSaveOutcome> IUserStore.SaveAsync(User user, CancellationToken ct) => Writer.WriteAsync(w =>
     {
-        var cmd = w.Command("UPDATE users SET username = $u, doc = $doc WHERE id = $id");
+        // Writes are serialised by the writer, so the compare-and-swap and the follow-up read see the same state.
+        var cmd = w.Command("UPDATE users SET username = $u, doc = $doc, version = version + 1 WHERE id = $id AND version = $v");
         cmd.Parameters.AddWithValue("$id", user.Id);
         cmd.Parameters.AddWithValue("$u", user.Username);
         cmd.Parameters.AddWithValue("$doc", Write(user));
-        return cmd.ExecuteNonQuery();
+        cmd.Parameters.AddWithValue("$v", user.Version);
+        try
+        {
+            if (cmd.ExecuteNonQuery() == 1) return UserSaveOutcome.Saved;
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteUniqueViolation)
+        {
+            // The only unique key an UPDATE of an existing id can break is the (NOCASE) username. The failed
+            // statement changed nothing and the surrounding savepoint stays usable.
+            return UserSaveOutcome.UsernameTaken;
+        }
+        var exists = w.Command("SELECT EXISTS (SELECT 1 FROM users WHERE id = $id)");
+        exists.Parameters.AddWithValue("$id", user.Id);
+        return Convert.ToInt64(exists.ExecuteScalar()) == 1 ? UserSaveOutcome.Conflict : UserSaveOutcome.NotFound;
     });
+
+    /// <summary>SQLITE_CONSTRAINT_UNIQUE.</summary>
+    private const int SqliteUniqueViolation = 2067;
 
     async Task<bool> IUserStore.DeleteAsync(string id, CancellationToken ct) => await Writer.WriteAsync(w =>
     {

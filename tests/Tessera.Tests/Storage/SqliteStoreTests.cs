@@ -27,7 +27,7 @@ public sealed class SqliteStoreTests : StoreSpecification
 
     protected override async Task DestroyStoreAsync(ITesseraStore store)
     {
-        // Disposing drains the writer and clears the connection pools, so the files (db, -wal, -shm) can go.
+        // Disposing drains the writer and clears this store's connection pool, so the files (db, -wal, -shm) can go.
         await base.DestroyStoreAsync(store);
         _dir?.Delete(recursive: true);
     }

@@ -155,12 +155,107 @@ public abstract class StoreSpecification : IAsyncLifetime
         await Store.Users.CreateAsync(NewUser("u1", "alice"), None);
         var changed = NewUser("u1", "alice2") with { Disabled = true, LockedUntil = null, AllowedScopes = null, Email = "new@example.org" };
 
-        await Store.Users.SaveAsync(changed, None);
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(changed, None));
 
-        Assert.Equivalent(changed, await Store.Users.FindByIdAsync("u1", None), strict: true);
-        Assert.Equivalent(changed, await Store.Users.FindByUsernameAsync("Alice2", None), strict: true);
+        var stored = changed with { Version = 1 };
+        Assert.Equivalent(stored, await Store.Users.FindByIdAsync("u1", None), strict: true);
+        Assert.Equivalent(stored, await Store.Users.FindByUsernameAsync("Alice2", None), strict: true);
         Assert.Null(await Store.Users.FindByUsernameAsync("alice", None));
         Assert.True(await Store.Users.CreateAsync(NewUser("u2", "alice"), None));
+    }
+
+    [Fact]
+    public async Task Find_and_list_return_the_current_version_and_each_save_increments_it()
+    {
+        await Store.Users.CreateAsync(NewUser("u1", "alice"), None);
+        Assert.Equal(0, (await Store.Users.FindByIdAsync("u1", None))!.Version);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var current = (await Store.Users.FindByIdAsync("u1", None))!;
+            Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(current with { FailedLogins = current.FailedLogins + 1 }, None));
+        }
+
+        Assert.Equal(3, (await Store.Users.FindByIdAsync("u1", None))!.Version);
+        Assert.Equal(3, (await Store.Users.FindByUsernameAsync("ALICE", None))!.Version);
+        var listed = Assert.Single(await Store.Users.ListAsync(None));
+        Assert.Equal(3, listed.Version);
+        Assert.Equal(3, listed.FailedLogins);
+    }
+
+    [Fact]
+    public async Task Of_twenty_concurrent_saves_from_the_same_version_exactly_one_is_saved_and_it_is_what_is_stored()
+    {
+        await Store.Users.CreateAsync(NewUser("u1", "alice"), None);
+        var read = (await Store.Users.FindByIdAsync("u1", None))!;
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var saves = Enumerable.Range(0, 20).Select(i => Task.Run(async () =>
+        {
+            await start.Task;
+            var changed = read with { Name = $"writer {i}", FailedLogins = i };
+            return (Changed: changed, Outcome: await Store.Users.SaveAsync(changed, None));
+        })).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(saves);
+
+        var winner = Assert.Single(results, r => r.Outcome == UserSaveOutcome.Saved);
+        Assert.All(results.Where(r => r.Outcome != UserSaveOutcome.Saved), r => Assert.Equal(UserSaveOutcome.Conflict, r.Outcome));
+        Assert.Equivalent(winner.Changed with { Version = read.Version + 1 }, await Store.Users.FindByIdAsync("u1", None), strict: true);
+    }
+
+    [Fact]
+    public async Task Saving_from_a_stale_version_is_a_conflict_and_does_not_undo_the_newer_save()
+    {
+        await Store.Users.CreateAsync(NewUser("u1", "alice"), None);
+        var admin = (await Store.Users.FindByIdAsync("u1", None))!;
+        var login = (await Store.Users.FindByIdAsync("u1", None))!;
+        var disabled = admin with { Disabled = true, RevokedBefore = T0 };
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(disabled, None));
+
+        // The sign-in read the user before the operator disabled it: its failed-login count must not re-enable it.
+        Assert.Equal(UserSaveOutcome.Conflict, await Store.Users.SaveAsync(login.WithFailedLogin(T0), None));
+        Assert.Equal(UserSaveOutcome.Conflict, await Store.Users.SaveAsync(login with { Version = login.Version + 7 }, None));
+
+        var stored = await Store.Users.FindByIdAsync("u1", None);
+        Assert.Equivalent(disabled with { Version = 1 }, stored, strict: true);
+
+        // Re-read and re-apply: both changes are kept.
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(stored!.WithFailedLogin(T0), None));
+        var merged = (await Store.Users.FindByIdAsync("u1", None))!;
+        Assert.True(merged.Disabled);
+        Assert.Equal(1, merged.FailedLogins);
+        Assert.Equal(2, merged.Version);
+    }
+
+    [Fact]
+    public async Task Renaming_a_user_to_a_taken_username_in_any_case_returns_username_taken_and_changes_nothing()
+    {
+        await Store.Users.CreateAsync(NewUser("u1", "alice"), None);
+        await Store.Users.CreateAsync(NewUser("u2", "bob"), None);
+        var bob = (await Store.Users.FindByIdAsync("u2", None))!;
+
+        Assert.Equal(UserSaveOutcome.UsernameTaken, await Store.Users.SaveAsync(bob with { Username = "ALICE", Name = "Impostor" }, None));
+        Assert.Equal(UserSaveOutcome.UsernameTaken, await Store.Users.SaveAsync(bob with { Username = "alice" }, None));
+
+        Assert.Equivalent(bob, await Store.Users.FindByIdAsync("u2", None), strict: true);
+        Assert.Equal("u1", (await Store.Users.FindByUsernameAsync("alice", None))!.Id);
+        // The store is still usable, and a free name (or another case of one's own) is fine.
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(bob with { Username = "Bob" }, None));
+        Assert.Equal("Bob", (await Store.Users.FindByIdAsync("u2", None))!.Username);
+    }
+
+    [Fact]
+    public async Task Saving_an_unknown_or_deleted_user_returns_not_found_and_creates_nothing()
+    {
+        await Store.Users.CreateAsync(NewUser("u1", "alice"), None);
+        var alice = (await Store.Users.FindByIdAsync("u1", None))!;
+        Assert.True(await Store.Users.DeleteAsync("u1", None));
+
+        Assert.Equal(UserSaveOutcome.NotFound, await Store.Users.SaveAsync(alice, None));
+        Assert.Equal(UserSaveOutcome.NotFound, await Store.Users.SaveAsync(NewUser("u9", "nobody"), None));
+
+        Assert.Empty(await Store.Users.ListAsync(None));
     }
 
     [Fact]
@@ -301,6 +396,19 @@ public abstract class StoreSpecification : IAsyncLifetime
         Assert.Equal(3, await Store.Sessions.CountAsync(None));
     }
 
+    [Fact]
+    public async Task Sessions_created_at_the_same_instant_are_listed_in_id_order()
+    {
+        // Ids chosen so that binary order and a case-insensitive or locale order disagree ('B' < 'a' < 'c' in binary).
+        var sessions = new[] { "sid-c", "sid-a", "sid-B", "sid-b" }.Select(id => NewSession("alice", "web", T0) with { Id = id }).ToList();
+        var later = NewSession("alice", "web", T0.AddSeconds(1)) with { Id = "sid-z" };
+        foreach (var s in sessions.Append(later)) await Store.Sessions.CreateAsync(s, None);
+
+        string[] expected = ["sid-z", "sid-B", "sid-a", "sid-b", "sid-c"];
+        Assert.Equal(expected, (await Store.Sessions.ListByUserAsync("alice", None)).Select(s => s.Id));
+        Assert.Equal(expected, (await Store.Sessions.ListByClientAsync("web", None)).Select(s => s.Id));
+    }
+
     // ---- sessions: rotation ----------------------------------------------------------------------------------
 
     [Fact]
@@ -430,6 +538,22 @@ public abstract class StoreSpecification : IAsyncLifetime
 
         var after = await Store.Sessions.FindAsync(session.Id, None);
         Assert.Equivalent(session with { LastUsedAt = now, IdleExpiresAt = now.AddDays(14), IpAddress = "198.51.100.23" }, after, strict: true);
+    }
+
+    [Fact]
+    public async Task Touching_records_the_user_agent_of_the_use_and_a_null_one_keeps_the_known_one()
+    {
+        var session = NewSession();
+        await Store.Sessions.CreateAsync(session, None);
+        const string newer = "Mozilla/5.0 Firefox/140.0";
+
+        Assert.True(await Store.Sessions.TouchAsync(session.Id, T0.AddMinutes(1), T0.AddDays(15), null, newer, None));
+        Assert.Equal(newer, (await Store.Sessions.FindAsync(session.Id, None))!.UserAgent);
+
+        Assert.True(await Store.Sessions.TouchAsync(session.Id, T0.AddMinutes(2), T0.AddDays(15), "192.0.2.77", null, None));
+        var after = (await Store.Sessions.FindAsync(session.Id, None))!;
+        Assert.Equal(newer, after.UserAgent);
+        Assert.Equal("192.0.2.77", after.IpAddress);
     }
 
     [Fact]
