@@ -12,7 +12,8 @@ internal sealed class ConfigureTesseraJwtBearer(
     IOptionsMonitor<TesseraAccessTokenOptions> tesseraOptions,
     TesseraRevocationRegistry registry,
     TimeProvider time,
-    ILoggerFactory loggers) : IConfigureNamedOptions<JwtBearerOptions>
+    ILoggerFactory loggers,
+    IHttpContextAccessor requests) : IConfigureNamedOptions<JwtBearerOptions>
 {
     public void Configure(JwtBearerOptions options) => Configure(Options.DefaultName, options);
 
@@ -56,34 +57,9 @@ internal sealed class ConfigureTesseraJwtBearer(
         p.SaveSigninToken = false;
 
         options.TokenHandlers.Clear();
-        options.TokenHandlers.Add(new TesseraTokenHandler(t, algorithms, registry.For(name), time, loggers.CreateLogger<TesseraTokenHandler>()));
+        options.TokenHandlers.Add(new TesseraTokenHandler(t, algorithms, registry.For(name), time, loggers.CreateLogger<TesseraTokenHandler>(), requests));
 
-        options.Events = new JwtBearerEvents
-        {
-            // RFC 6750 §2.3 allows a token in the query string; we never read one (it ends up in logs and Referer headers).
-            // Only the Authorization header counts, which JwtBearer reads when no event supplies a token.
-            OnMessageReceived = context =>
-            {
-                context.Token = null;
-                return Task.CompletedTask;
-            },
-            // Our own wording for every failure: the stock descriptions quote values from the token (its issuer,
-            // its audience), which a stranger controls, back into a response header.
-            OnChallenge = context =>
-            {
-                if (context.AuthenticateFailure is not null) context.ErrorDescription = Describe(context.AuthenticateFailure);
-                return Task.CompletedTask;
-            },
-            // RFC 6750 §3.1: 403 with error="insufficient_scope" and the scope the resource needs.
-            OnForbidden = context =>
-            {
-                var scope = ScopeAuthorizationHandler.MissingScopes(context.HttpContext);
-                var challenge = "Bearer error=\"insufficient_scope\"";
-                if (scope is { Length: > 0 }) challenge += $", scope=\"{scope}\"";
-                context.Response.Headers.Append(Microsoft.Net.Http.Headers.HeaderNames.WWWAuthenticate, challenge);
-                return Task.CompletedTask;
-            },
-        };
+        options.Events = TesseraBearerEvents.Create(t);
     }
 
     internal static string Describe(Exception failure) => failure switch

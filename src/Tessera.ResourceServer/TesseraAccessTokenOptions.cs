@@ -87,6 +87,9 @@ public sealed class TesseraAccessTokenOptions
     /// <summary>At most this many events per poll (1 to 1000).</summary>
     public int MaxEventsPerPoll { get; set; } = 100;
 
+    /// <summary>DPoP (RFC 9449): whether DPoP-bound tokens are accepted, and how their proofs are checked.</summary>
+    public TesseraDpopOptions Dpop { get; set; } = new();
+
     internal bool FeedEnabled => !string.IsNullOrEmpty(FeedClientId);
 
     internal string Issuer => Authority!;
@@ -123,6 +126,8 @@ public sealed class TesseraAccessTokenOptions
         if (CacheSize < 0) yield return "CacheSize cannot be negative (0 turns the cache off).";
         if (ValidAlgorithms is null || ValidAlgorithms.Count == 0) yield return "ValidAlgorithms must name at least one asymmetric algorithm.";
         else if (ValidAlgorithms.FirstOrDefault(IsForbiddenAlgorithm) is { } bad) yield return $"ValidAlgorithms cannot contain '{bad}': only asymmetric signatures are accepted.";
+        if (Dpop is null) yield return "Dpop cannot be null.";
+        else foreach (var problem in Dpop.Problems()) yield return problem;
         if (FeedEnabled)
         {
             if (string.IsNullOrEmpty(FeedClientSecret)) yield return "FeedClientSecret is required when FeedClientId is set.";

@@ -15,11 +15,13 @@ public static class TesseraAuthenticationBuilderExtensions
         builder.AddTesseraAccessTokens(TesseraAccessTokenDefaults.Scheme, configure);
 
     /// <summary>
-    /// Accepts Tessera's RFC 9068 access tokens from the <c>Authorization: Bearer</c> header (never the query string),
-    /// with ASP.NET Core's JwtBearer handler: discovery and keys from the authority, <c>typ: at+jwt</c>, asymmetric
-    /// algorithms only, no key material in the header, exact issuer and audience, lifetime with a small skew; a cache of
-    /// validated tokens; and, when <see cref="TesseraAccessTokenOptions.FeedClientId"/> is set, a background poller of
-    /// Tessera's revocation feed so tokens of revoked sessions are refused before they expire.
+    /// Accepts Tessera's RFC 9068 access tokens from the <c>Authorization</c> header (never the query string), with
+    /// ASP.NET Core's JwtBearer handler: discovery and keys from the authority, <c>typ: at+jwt</c>, asymmetric
+    /// algorithms only, no key material in the header, exact issuer and audience, lifetime with a small skew; unbound
+    /// tokens with <c>Bearer</c> and DPoP-bound ones (<c>cnf.jkt</c>) with <c>DPoP</c> and a proof checked on every
+    /// request (RFC 9449, see <see cref="TesseraAccessTokenOptions.Dpop"/>); a cache of validated tokens; and, when
+    /// <see cref="TesseraAccessTokenOptions.FeedClientId"/> is set, a background poller of Tessera's revocation feed so
+    /// tokens of revoked sessions are refused before they expire.
     /// </summary>
     public static AuthenticationBuilder AddTesseraAccessTokens(this AuthenticationBuilder builder, string scheme, Action<TesseraAccessTokenOptions> configure)
     {
@@ -30,6 +32,8 @@ public static class TesseraAuthenticationBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TesseraAccessTokenOptions>, TesseraAccessTokenOptionsValidator>());
         services.AddSingleton(new TesseraSchemeMarker(scheme));
         services.TryAddSingleton(TimeProvider.System);
+        // The token handler reads the request (its Authorization scheme and DPoP proof) through it: RFC 9449 proofs are per request.
+        services.AddHttpContextAccessor();
         services.TryAddSingleton<TesseraRevocationRegistry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<JwtBearerOptions>, ConfigureTesseraJwtBearer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RevocationFeedPoller>());

@@ -1,4 +1,6 @@
 using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -10,8 +12,9 @@ public sealed class TesseraTokenRejectedException(string message) : SecurityToke
 
 /// <summary>
 /// JsonWebTokenHandler with the rules RFC 9068 and RFC 8725 ask of a resource server that the stock handler does not
-/// enforce, a cache of validated tokens in front of it, and the revocation check (on both paths: a token validated now
-/// and one found in the cache).
+/// enforce, a cache of validated tokens in front of it, the revocation check, and the sender binding of RFC 9449: which
+/// scheme the token came with and, for a DPoP-bound token, the request's proof. The last two run on both paths (a token
+/// validated now and one found in the cache): the cache remembers tokens, never requests.
 /// </summary>
 internal sealed class TesseraTokenHandler : JsonWebTokenHandler
 {
@@ -28,8 +31,13 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
     private readonly ValidatedTokenCache _cache;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly TesseraDpopOptions _dpopOptions;
+    private readonly DpopProofValidator? _dpop;
+    private readonly IHttpContextAccessor? _requests;
 
-    public TesseraTokenHandler(TesseraAccessTokenOptions options, IEnumerable<string> algorithms, RevocationState revocations, TimeProvider time, ILogger logger)
+    /// <param name="requests">The current request, for its Authorization scheme and DPoP proof. Without a request every token counts as a bearer token.</param>
+    public TesseraTokenHandler(TesseraAccessTokenOptions options, IEnumerable<string> algorithms, RevocationState revocations, TimeProvider time, ILogger logger,
+        IHttpContextAccessor? requests = null)
     {
         _issuer = options.Issuer;
         _algorithms = new HashSet<string>(algorithms, StringComparer.Ordinal);
@@ -38,13 +46,27 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         _cache = new ValidatedTokenCache(options.CacheSize);
         _time = time;
         _logger = logger;
+        _dpopOptions = options.Dpop;
+        _dpop = options.Dpop.AcceptsDpop ? new DpopProofValidator(options.Dpop, time) : null;
+        _requests = requests;
         MapInboundClaims = false;
         MaximumTokenSizeInBytes = MaxTokenLength;
     }
 
     internal ValidatedTokenCache Cache => _cache;
 
+    internal DpopProofValidator? Dpop => _dpop;
+
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
+    {
+        var (result, jkt) = await ValidateAccessTokenAsync(token, validationParameters);
+        if (!result.IsValid) return result;
+        var refusal = await CheckSenderBindingAsync(token, jkt);
+        return refusal is null ? result : new TokenValidationResult { IsValid = false, Exception = refusal };
+    }
+
+    /// <summary>The token on its own: from the cache, or validated now. Returns its <c>cnf.jkt</c> when it is DPoP-bound.</summary>
+    private async Task<(TokenValidationResult Result, string? Jkt)> ValidateAccessTokenAsync(string token, TokenValidationParameters validationParameters)
     {
         if (string.IsNullOrEmpty(token) || token.Length > MaxTokenLength)
             return Refuse("The token is malformed.");
@@ -59,7 +81,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
                 Log.RevokedTokenRefused(_logger, cached.ClientId, fromCache: true);
                 return Refuse("The token's session was revoked.");
             }
-            return new TokenValidationResult
+            return (new TokenValidationResult
             {
                 IsValid = true,
                 // A copy per request: whatever the application does to its principal stays in that request.
@@ -67,7 +89,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
                 SecurityToken = cached.Token,
                 Issuer = cached.Token.Issuer,
                 TokenType = cached.Token.Typ,
-            };
+            }, cached.Jkt);
         }
 
         JsonWebToken jwt;
@@ -85,7 +107,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         if (!result.IsValid)
         {
             Log.TokenInvalid(_logger, result.Exception?.GetType().Name ?? "unknown");
-            return result;
+            return (result, null);
         }
         var validated = (JsonWebToken)result.SecurityToken;
 
@@ -98,8 +120,11 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
             || !validated.TryGetPayloadValue<long>("iat", out var iat))
             return Refuse("The token lacks a claim RFC 9068 requires.");
         if (iat > now / 1000 + _skewSeconds) return Refuse("The token was issued in the future.");
-        // RFC 9449 §7: a DPoP-bound token is only good with a proof of its key, which a bearer request does not carry.
-        if (validated.TryGetClaim("cnf", out _)) return Refuse("The token is bound to a key; it cannot be used as a bearer token.");
+        // RFC 7800 §3.1: cnf names the key the token is bound to. RFC 9449 §6.1: for DPoP, as the jkt member. A token
+        // bound by any other confirmation method (mTLS x5t#S256, a raw jwk, …) is one this API cannot check: refused.
+        string? jkt = null;
+        if (validated.TryGetClaim("cnf", out _) && (jkt = DpopThumbprint(validated)) is null)
+            return Refuse("The token is bound to a key by a confirmation method this API does not support.");
         validated.TryGetPayloadValue<string>("sid", out var sid);
 
         if (_revocations.IsRevoked(sid, sub, iat))
@@ -109,8 +134,64 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         }
 
         var expires = validated.ValidTo == DateTime.MinValue ? now : new DateTimeOffset(validated.ValidTo, TimeSpan.Zero).ToUnixTimeMilliseconds() + _skewSeconds * 1000;
-        _cache.Add(key, new ValidatedTokenCache.Entry(result.ClaimsIdentity.Clone(), validated, expires, sid, sub, iat, clientId), now);
-        return result;
+        _cache.Add(key, new ValidatedTokenCache.Entry(result.ClaimsIdentity.Clone(), validated, expires, sid, sub, iat, clientId, jkt), now);
+        return (result, jkt);
+    }
+
+    /// <summary><c>cnf.jkt</c> when <c>cnf</c> holds exactly that one member, a non-empty string; null otherwise.</summary>
+    private static string? DpopThumbprint(JsonWebToken token)
+    {
+        if (!token.TryGetPayloadValue<JsonElement>("cnf", out var cnf) || cnf.ValueKind != JsonValueKind.Object) return null;
+        string? jkt = null;
+        foreach (var member in cnf.EnumerateObject())
+        {
+            if (member.Name != "jkt" || jkt is not null || member.Value.ValueKind != JsonValueKind.String) return null;
+            jkt = member.Value.GetString();
+        }
+        // A SHA-256 thumbprint is 43 base64url characters; anything much longer is not one.
+        return jkt is { Length: > 0 and <= 128 } ? jkt : null;
+    }
+
+    /// <summary>
+    /// RFC 9449 for this request: the scheme the token came with must fit its binding, and a DPoP-bound token needs a
+    /// valid proof of its key. Null when the request may go on.
+    /// </summary>
+    private async Task<SecurityTokenValidationException?> CheckSenderBindingAsync(string token, string? jkt)
+    {
+        var http = _requests?.HttpContext;
+        var presented = http is null ? default : PresentedCredentials.Read(http.Request, _dpopOptions);
+        // The token handed to us must be the one in the Authorization header: any other source counts as bearer.
+        var viaDpop = _dpop is not null && presented.Scheme == PresentedScheme.Dpop && string.Equals(presented.Token, token, StringComparison.Ordinal);
+        if (!viaDpop)
+        {
+            // §7.2: "such a protected resource MUST reject a DPoP-bound access token received as a bearer token per [RFC6750]."
+            if (jkt is not null) return Rejected("The token is bound to a key; it cannot be used as a bearer token. Send it with the DPoP scheme and a DPoP proof.");
+            if (!_dpopOptions.AcceptsBearer) return Rejected("This API accepts only DPoP-bound access tokens, sent with the DPoP scheme.");
+            return null;
+        }
+
+        // An unbound token sent with the DPoP scheme. §7.1 defines the scheme for bound tokens only: "A DPoP-bound access
+        // token is sent using the Authorization request header field ... with an authentication scheme of DPoP", and
+        // §4.3 (12) asks to "confirm that the public key to which the access token is bound matches the public key from
+        // the DPoP proof", which no key can do for a token bound to none; "The resource server MUST NOT grant access to
+        // the resource unless all checks are successful." Refused, whatever the proof: a proof would prove nothing.
+        if (jkt is null) return Rejected("The token is not bound to a DPoP key; send it with the Bearer scheme.");
+
+        var check = await _dpop!.CheckAsync(http!.Request, token, jkt);
+        if (check.Failure is { } failure)
+        {
+            if (check.ReplayCacheFull) Log.DpopReplayCacheFull(_logger, _dpopOptions.ReplayCacheSize);
+            Log.DpopRefused(_logger, failure is TesseraDpopProofRejectedException p ? p.Error : "invalid_token", failure.Message);
+            return failure;
+        }
+        if (check.NextNonce is { } nonce && !http.Response.HasStarted) http.Response.Headers["DPoP-Nonce"] = nonce;
+        return null;
+    }
+
+    private TesseraTokenRejectedException Rejected(string message)
+    {
+        Log.DpopRefused(_logger, "invalid_token", message);
+        return new TesseraTokenRejectedException(message);
     }
 
     /// <summary>The header rules, shared with the revocation feed's event tokens; null when the header is acceptable.</summary>
@@ -165,5 +246,5 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         return true;
     };
 
-    private static TokenValidationResult Refuse(string message) => new() { IsValid = false, Exception = new TesseraTokenRejectedException(message) };
+    private static (TokenValidationResult, string?) Refuse(string message) => (new() { IsValid = false, Exception = new TesseraTokenRejectedException(message) }, null);
 }

@@ -11,13 +11,15 @@ namespace Tessera.ResourceServer;
 /// <summary>
 /// Tokens already validated, keyed by the SHA-256 of the token (the token itself is never kept as a key), each kept
 /// until its own <c>exp</c> plus the clock skew. Bounded: when full, expired entries go first, then arbitrary ones.
-/// Only successes are cached, so garbage sent by a stranger cannot fill it.
+/// Only successes are cached, so garbage sent by a stranger cannot fill it. An entry is about the token alone: how it
+/// was presented and its DPoP proof (RFC 9449) belong to each request and are checked on every one, cached or not.
 /// </summary>
 internal sealed class ValidatedTokenCache(int capacity)
 {
     internal readonly record struct Key(UInt128 High, UInt128 Low);
 
-    internal sealed record Entry(ClaimsIdentity Identity, JsonWebToken Token, long ExpiresAtMs, string? SessionId, string Subject, long IssuedAt, string ClientId);
+    /// <param name="Jkt">The token's <c>cnf.jkt</c> when it is DPoP-bound: the key every request's proof must be signed with.</param>
+    internal sealed record Entry(ClaimsIdentity Identity, JsonWebToken Token, long ExpiresAtMs, string? SessionId, string Subject, long IssuedAt, string ClientId, string? Jkt = null);
 
     private readonly ConcurrentDictionary<Key, Entry> _entries = new();
     private int _count;
