@@ -64,6 +64,18 @@ public sealed class ProtectedApi : IAsyncDisposable
         return await Http.SendAsync(request);
     }
 
+    /// <summary>A request with any Authorization scheme and any number of DPoP headers, sent as given.</summary>
+    public async Task<HttpResponseMessage> SendAsync(string path, string? scheme, string? token, IEnumerable<string>? proofs = null, HttpMethod? method = null)
+    {
+        using var request = new HttpRequestMessage(method ?? HttpMethod.Get, path);
+        if (scheme is not null) request.Headers.TryAddWithoutValidation("Authorization", scheme + " " + token);
+        foreach (var proof in proofs ?? []) request.Headers.TryAddWithoutValidation("DPoP", proof);
+        return await Http.SendAsync(request);
+    }
+
+    /// <summary>The absolute URI of <paramref name="path"/> on this API, as a client puts it in a proof's htu.</summary>
+    public string UrlOf(string path) => Url + "/" + path.TrimStart('/');
+
     internal RevocationState Revocations => App.Services.GetRequiredService<TesseraRevocationRegistry>().For(TesseraAccessTokenDefaults.Scheme);
 
     internal TesseraTokenHandler Handler =>

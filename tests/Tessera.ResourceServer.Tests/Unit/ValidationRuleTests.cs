@@ -22,8 +22,9 @@ public sealed class ValidationRuleTests(IssuerAndApi fixture) : IClassFixture<Is
     {
         using var response = await Api.GetAsync("api/hello", token);
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var challenge = Assert.Single(response.Headers.WwwAuthenticate);
-        Assert.Equal("Bearer", challenge.Scheme);
+        // RFC 9449 §7.2: the scheme the request used (Bearer) carries the error; the DPoP challenge only offers itself.
+        var challenge = Challenges.Bearer(response);
+        Challenges.AssertBareDpop(response);
         Assert.Contains("error=\"invalid_token\"", challenge.Parameter, StringComparison.Ordinal);
         if (description is not null) Assert.True(challenge.Parameter!.Contains(description, StringComparison.Ordinal), challenge.Parameter);
         Assert.DoesNotContain(token, challenge.Parameter ?? "", StringComparison.Ordinal);
@@ -156,7 +157,7 @@ public sealed class ValidationRuleTests(IssuerAndApi fixture) : IClassFixture<Is
         claims["aud"] = "y\", evil=\"2";
         using var response = await Api.GetAsync("api/hello", Issuer.SignEs256(LocalIssuer.Header(), claims));
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var challenge = Assert.Single(response.Headers.WwwAuthenticate).Parameter!;
+        var challenge = response.Headers.WwwAuthenticate.ToString();
         Assert.DoesNotContain("evil", challenge, StringComparison.Ordinal);
         Assert.DoesNotContain("127.0.0.1", challenge, StringComparison.Ordinal);
     }
@@ -284,14 +285,14 @@ public sealed class ValidationRuleTests(IssuerAndApi fixture) : IClassFixture<Is
     // ---- RFC 6750 answers ----------------------------------------------------------------------------------------
 
     [Fact]
-    public async Task No_token_gets_401_with_a_bare_Bearer_challenge()
+    public async Task No_token_gets_401_with_bare_Bearer_and_DPoP_challenges()
     {
         using var response = await Api.GetAsync("api/hello", null);
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var challenge = Assert.Single(response.Headers.WwwAuthenticate);
-        Assert.Equal("Bearer", challenge.Scheme);
-        // §3.1: a request without authentication gets no error code.
-        Assert.DoesNotContain("error=", challenge.Parameter ?? "", StringComparison.Ordinal);
+        // RFC 6750 §3.1 and RFC 9449 §7.2 (Figure 17): a request without authentication gets no error code.
+        Assert.Null(Challenges.Bearer(response).Parameter);
+        Challenges.AssertBareDpop(response);
+        Assert.Equal(2, response.Headers.WwwAuthenticate.Count);
     }
 
     [Fact]
@@ -300,7 +301,7 @@ public sealed class ValidationRuleTests(IssuerAndApi fixture) : IClassFixture<Is
         var token = Issuer.SignEs256(LocalIssuer.Header(), Claims());
         using var response = await Api.Http.GetAsync("api/hello?access_token=" + Uri.EscapeDataString(token));
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.DoesNotContain("error=", Assert.Single(response.Headers.WwwAuthenticate).Parameter ?? "", StringComparison.Ordinal);
+        Assert.DoesNotContain("error=", response.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -366,6 +367,6 @@ public sealed class ValidationRuleTests(IssuerAndApi fixture) : IClassFixture<Is
         claims["aud"] = "https://elsewhere.example";
         using var response = await Api.GetAsync("api/write", Issuer.SignEs256(LocalIssuer.Header(), claims));
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.Contains("error=\"invalid_token\"", Assert.Single(response.Headers.WwwAuthenticate).Parameter, StringComparison.Ordinal);
+        Assert.Contains("error=\"invalid_token\"", Challenges.Bearer(response).Parameter, StringComparison.Ordinal);
     }
 }
