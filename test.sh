@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a throw-away PostgreSQL cluster, with Debian's Chromium for the browser tests.
+# Runs the whole test suite against a throw-away PostgreSQL cluster, with Debian's Chromium for the browser tests and
+# Debian's Node.js and npm for the DPoP interop test.
 #
 #   ./test.sh                                   # every test
 #   ./test.sh --filter "FullyQualifiedName~Storage"   # extra arguments go to `dotnet test`
@@ -80,6 +81,21 @@ if [ ! -x "$CHROMIUM" ]; then
     ${chromium_sudo[@]+"${chromium_sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed: install chromium by hand."
     ${chromium_sudo[@]+"${chromium_sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 || die "apt-get install chromium failed: install it by hand."
     [ -x "$CHROMIUM" ] || die "the chromium package is installed but $CHROMIUM is still missing."
+fi
+
+# ---- Node.js and npm for the DPoP interop test (Debian's packages; the test runs `npm ci` on its locked client) -------
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || die "node or npm is missing and apt-get is not available: install Node.js and npm and run again."
+    node_sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "node or npm is missing, and installing them needs root (no sudo here): run 'apt-get install nodejs npm' as root."
+        node_sudo=(sudo)
+    fi
+    log "Node.js or npm not found; installing Debian's nodejs and npm packages for the DPoP interop test..."
+    ${node_sudo[@]+"${node_sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed: install nodejs and npm by hand."
+    ${node_sudo[@]+"${node_sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >&2 || die "apt-get install nodejs npm failed: install them by hand."
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || die "the nodejs and npm packages are installed but node or npm is still missing."
 fi
 
 # ---- (b) a throw-away cluster ------------------------------------------------------------------------------------

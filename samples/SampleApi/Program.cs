@@ -5,7 +5,9 @@
 //
 // GET /api/hello needs a token with scope api.read and answers the caller's sub and sid. With --FeedClientId and
 // --FeedClientSecret (a confidential Tessera client with the tessera.revocations scope) the API follows Tessera's
-// revocation feed and refuses a revoked session's tokens within a second. GET /healthz answers without a token.
+// revocation feed and refuses a revoked session's tokens within a second. DPoP-bound tokens are accepted with
+// `Authorization: DPoP` and a proof (RFC 9449); --Dpop:Mode, --Dpop:RequireNonce=true, --Dpop:PublicBaseUrl and the
+// other TesseraDpopOptions set how. GET /healthz answers without a token.
 using System.Security.Claims;
 using Tessera.ResourceServer;
 
@@ -24,6 +26,7 @@ builder.Services.AddAuthentication(TesseraAccessTokenDefaults.Scheme).AddTessera
         !(Uri.TryCreate(authority, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback));
     if (config.GetValue<TimeSpan?>("PollInterval") is { } interval) o.PollInterval = interval;
     if (config.GetValue<TimeSpan?>("MaxAccessTokenLifetime") is { } lifetime) o.MaxAccessTokenLifetime = lifetime;
+    config.GetSection("Dpop").Bind(o.Dpop);
 });
 builder.Services.AddAuthorization();
 
