@@ -167,7 +167,11 @@ internal sealed class DpopProofValidator
         return new DpopCheck(null, nextNonce);
     }
 
-    /// <summary>The jwk header as a key: a public EC or RSA key that suits the algorithm, or why not.</summary>
+    /// <summary>
+    /// The jwk header as a key: a public EC or RSA key that suits the algorithm, or why not. The key is rebuilt from
+    /// exactly the members RFC 7638 hashes (crv, x, y / n, e), so the key that checks the signature is the key whose
+    /// thumbprint is compared with cnf.jkt: no x5c or other member can stand in for it during verification.
+    /// </summary>
     private static (JsonWebKey? Key, string? Problem) PublicKey(JsonWebToken jwt)
     {
         if (!jwt.TryGetHeaderValue<JsonElement>("jwk", out var element) || element.ValueKind != JsonValueKind.Object)
@@ -176,27 +180,22 @@ internal sealed class DpopProofValidator
         {
             if (element.TryGetProperty(member, out _)) return (null, "The DPoP proof's jwk must not contain private key material.");
         }
-        JsonWebKey key;
-        try
-        {
-            key = new JsonWebKey(element.GetRawText());
-        }
-        catch (Exception e) when (e is ArgumentException or JsonException or FormatException or InvalidOperationException)
-        {
-            return (null, "The DPoP proof's jwk is malformed.");
-        }
         var alg = jwt.Alg;
-        switch (key.Kty)
+        JsonWebKey key;
+        switch (Member(element, "kty"))
         {
             case JsonWebAlgorithmsKeyTypes.EllipticCurve:
                 var curve = alg switch { "ES256" => "P-256", "ES384" => "P-384", "ES512" => "P-521", _ => null };
-                if (curve is null || !string.Equals(key.Crv, curve, StringComparison.Ordinal) || string.IsNullOrEmpty(key.X) || string.IsNullOrEmpty(key.Y))
+                if (curve is null || Member(element, "crv") != curve || Member(element, "x") is not { Length: > 0 } x || Member(element, "y") is not { Length: > 0 } y)
                     return (null, "The DPoP proof's jwk does not fit its algorithm.");
+                key = new JsonWebKey { Kty = JsonWebAlgorithmsKeyTypes.EllipticCurve, Crv = curve, X = x, Y = y };
                 break;
             case JsonWebAlgorithmsKeyTypes.RSA:
-                if (!(alg.StartsWith("RS", StringComparison.Ordinal) || alg.StartsWith("PS", StringComparison.Ordinal)) || string.IsNullOrEmpty(key.N) || string.IsNullOrEmpty(key.E))
+                if (!(alg.StartsWith("RS", StringComparison.Ordinal) || alg.StartsWith("PS", StringComparison.Ordinal))
+                    || Member(element, "n") is not { Length: > 0 } n || Member(element, "e") is not { Length: > 0 and <= 8 } e)
                     return (null, "The DPoP proof's jwk does not fit its algorithm.");
-                if (ModulusBits(key.N) < 2048) return (null, "The DPoP proof's RSA key must have at least 2048 bits.");
+                if (ModulusBits(n) < 2048) return (null, "The DPoP proof's RSA key must have at least 2048 bits.");
+                key = new JsonWebKey { Kty = JsonWebAlgorithmsKeyTypes.RSA, N = n, E = e };
                 break;
             default:
                 return (null, "The DPoP proof's jwk must be an EC or RSA public key.");
@@ -204,6 +203,9 @@ internal sealed class DpopProofValidator
         key.CryptoProviderFactory = Uncached;
         return (key, null);
     }
+
+    private static string? Member(JsonElement jwk, string name) =>
+        jwk.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     private static int ModulusBits(string n)
     {

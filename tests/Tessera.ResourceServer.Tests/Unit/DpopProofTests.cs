@@ -234,6 +234,25 @@ public sealed class DpopProofTests(IssuerAndApi fixture) : IClassFixture<IssuerA
         await AssertBadProofAsync(await DpopAsync(token, parts[0] + "." + changed + "." + parts[2]), "signature");
     }
 
+    /// <summary>
+    /// The bound key's public members with the attacker's certificate beside them (x5c), signed by the attacker: the
+    /// thumbprint would match cnf.jkt, so the signature must be checked with exactly the members the thumbprint covers.
+    /// </summary>
+    [Fact]
+    public async Task A_proof_whose_jwk_carries_another_keys_certificate_is_refused()
+    {
+        using var key = DpopKey.Rsa();
+        var token = BoundToken(key);
+        using var attacker = RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=attacker", attacker, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var header = key.Header();
+        var jwk = key.PublicJwk;
+        header["jwk"] = new Dictionary<string, object> { ["kty"] = "RSA", ["n"] = jwk["n"], ["e"] = jwk["e"], ["x5c"] = new[] { Convert.ToBase64String(certificate.RawData) } };
+        var proof = LocalIssuer.Assemble(header, DpopKey.Claims("GET", Htu, token), input => attacker.SignData(input, HashAlgorithmName.SHA256, RSASignaturePadding.Pss));
+        await AssertBadProofAsync(await DpopAsync(token, proof), "signature");
+    }
+
     public static TheoryData<string> BadJwks => ["none", "string", "oct", "wrong-curve", "off-curve", "small-rsa", "no-x"];
 
     [Theory]
