@@ -51,16 +51,11 @@ public sealed class DpopProofValidator(IReplayCache replay, SecretProtector prot
             return Fail("The DPoP proof has no jwk header.");
         foreach (var member in PrivateMembers)
             if (jwkElement.TryGetProperty(member, out _)) return Fail("The DPoP proof's jwk must not contain private key material.");
-        JsonWebKey jwk;
-        try
-        {
-            jwk = new JsonWebKey(jwkElement.GetRawText());
-        }
-        catch (ArgumentException)
-        {
-            return Fail("The DPoP proof's jwk is malformed.");
-        }
-        if (jwk.Kty is not ("EC" or "RSA")) return Fail("The DPoP proof's jwk must be an EC or RSA public key.");
+        // The key is rebuilt from exactly the members its RFC 7638 thumbprint covers, so the key that checks the signature
+        // is the key the thumbprint names: an x5c (or any other member) beside a victim's n/e cannot carry an attacker's
+        // signature through.
+        var jwk = PublicKey(jwkElement);
+        if (jwk is null) return Fail("The DPoP proof's jwk must be an EC or RSA public key.");
 
         // §4.3 (7): the signature verifies with that key.
         var result = await Handler.ValidateTokenAsync(proof, new TokenValidationParameters
@@ -130,6 +125,18 @@ public sealed class DpopProofValidator(IReplayCache replay, SecretProtector prot
         if (!Uri.TryCreate(htu, UriKind.Absolute, out var u)) return false;
         return string.Equals(u.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped),
             url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped), StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static JsonWebKey? PublicKey(JsonElement jwk)
+    {
+        static string? Member(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        return Member(jwk, "kty") switch
+        {
+            "EC" when Member(jwk, "crv") is { Length: > 0 } crv && Member(jwk, "x") is { Length: > 0 } x && Member(jwk, "y") is { Length: > 0 } y =>
+                new JsonWebKey { Kty = "EC", Crv = crv, X = x, Y = y },
+            "RSA" when Member(jwk, "n") is { Length: > 0 } n && Member(jwk, "e") is { Length: > 0 } e => new JsonWebKey { Kty = "RSA", N = n, E = e },
+            _ => null,
+        };
     }
 
     private static DpopResult Fail(string error) => new(null, error);
