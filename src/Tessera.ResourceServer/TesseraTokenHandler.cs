@@ -55,8 +55,6 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
 
     internal ValidatedTokenCache Cache => _cache;
 
-    internal DpopProofValidator? Dpop => _dpop;
-
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
     {
         var (result, jkt) = await ValidateAccessTokenAsync(token, validationParameters);

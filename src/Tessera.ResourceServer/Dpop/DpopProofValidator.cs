@@ -49,11 +49,6 @@ internal sealed class DpopProofValidator
         _publicBase = options.ResolvedPublicBaseUrl;
     }
 
-    internal DpopReplayCache Replays => _replays;
-
-    /// <summary>A fresh nonce for a challenge, when nonces are required.</summary>
-    public string? NewNonce() => _nonces?.Create();
-
     /// <summary>
     /// Checks the request's proof for <paramref name="accessToken"/>, which is bound to the key with RFC 7638 thumbprint
     /// <paramref name="jkt"/> (its <c>cnf.jkt</c>). §7.1: "For such an access token, a resource server MUST check that a
