@@ -7,6 +7,7 @@ using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
 using Tessera.Server.Hosting;
 using Tessera.Server.Pages;
+using Tessera.Server.Throttling;
 
 namespace Tessera.Server.Endpoints;
 
@@ -36,7 +37,7 @@ public static class LoginEndpoint
         return Html.Page("Sign in", body, status);
     }
 
-    private static async Task<IResult> PostAsync(HttpContext http, IAntiforgery af, ITesseraStore store, PasswordHasher hasher, TimeProvider time)
+    private static async Task<IResult> PostAsync(HttpContext http, IAntiforgery af, ITesseraStore store, PasswordHasher hasher, LoginThrottle throttle, TimeProvider time)
     {
         var ct = http.RequestAborted;
         if (!http.Request.HasFormContentType) return Html.Error("The sign-in form was not posted correctly.");
@@ -54,6 +55,10 @@ public static class LoginEndpoint
         // One message for every failure (unknown user, wrong password, throttled, disabled): no account enumeration.
         const string generic = "Wrong username or password, or too many attempts. Wait a minute and try again.";
         if (username.Length is 0 or > 256 || password.Length is 0 or > PasswordPolicy.MaxLength)
+            return Render(http, af, returnUrl, generic, 400);
+        // Too many failures from this address, whatever the usernames (credential stuffing): the same page, decided before
+        // the user is looked up, so known and unknown users, right and wrong passwords, all take this one path.
+        if (await throttle.IsPausedAsync(http, ct))
             return Render(http, af, returnUrl, generic, 400);
 
         var now = time.GetUtcNow();
@@ -97,6 +102,9 @@ public static class LoginEndpoint
         }
         if (failure is not null || user is null)
         {
+            // Every refusal counts against the address, whatever its reason: were some not counted, when the address's
+            // pause starts would tell an attacker which reason it was.
+            await throttle.RecordFailureAsync(http, ct);
             await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user?.Id, IpAddress = ip, Reason = failure }, ct);
             return Render(http, af, returnUrl, generic, 400);
         }
