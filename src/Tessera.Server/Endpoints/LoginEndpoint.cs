@@ -67,7 +67,9 @@ public static class LoginEndpoint
         string? failure = null;
         if (user?.PasswordHash is null)
         {
-            // Same cost for unknown users, so timing does not tell who has an account.
+            // Same cost for unknown users, so timing does not tell who has an account: one Argon2id derivation at the
+            // configured cost, then the same audit write. What remains is a known user's wrong password also saving its
+            // failure count (one short write, small beside Argon2id's time and its jitter).
             hasher.Waste(password);
             failure = "unknown user";
         }

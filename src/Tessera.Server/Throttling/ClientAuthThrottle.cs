@@ -38,7 +38,8 @@ public sealed partial class ClientAuthThrottle
     /// A refusal when this address, or this client id at this address, is paused; null to go on and check the
     /// credentials. Decided before the client is looked up, the same for known and unknown ids.
     /// <para>
-    /// The answer is 429 with Retry-After (RFC 6585 §4), not invalid_client. RFC 6749 §5.2 defines invalid_client as
+    /// The answer is 429 with Retry-After, not invalid_client. RFC 6585 §4: 429 "indicates that the user has sent too
+    /// many requests in a given amount of time", and the response "MAY include a Retry-After header". RFC 6749 §5.2 defines invalid_client as
     /// "Client authentication failed"; during a pause the credentials are not checked at all, so that would be untrue,
     /// and it would send the operator of a client with the right secret hunting for a wrong one, while a well-behaved
     /// client honours Retry-After (RFC 9110 §10.2.3). It tells the caller nothing about the client or its secret: the

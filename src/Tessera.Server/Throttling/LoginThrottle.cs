@@ -10,8 +10,9 @@ namespace Tessera.Server.Throttling;
 /// Sign-in failures per source address, whatever the username: the per-account pause (User.LoginBlockedUntil) cannot
 /// see credential stuffing, which tries each account once or twice from the same few addresses. OWASP's Credential
 /// Stuffing Prevention Cheat Sheet: addresses "attempting to log into multiple accounts can be blocked", and bans made
-/// temporary "reduce the negative impact" on people who share the address; its Authentication Cheat Sheet suggests an
-/// exponential lockout that "starts as a very short period (e.g. one second), but doubles after each failed login
+/// temporary "reduce the negative impact" on people who share the address; but blocking addresses "should not be used
+/// as the sole or primary defense", so the per-account pause stays. Its Authentication Cheat Sheet describes an
+/// exponential lockout that "starts as a very short period (e.g., one second), but doubles after each failed login
 /// attempt". A success never clears an address's count: otherwise an attacker with one account of their own could
 /// interleave a good sign-in between guesses. The count is per node (<see cref="FailureThrottle{TKey}"/>).
 /// </summary>

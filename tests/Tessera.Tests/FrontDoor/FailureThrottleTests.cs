@@ -146,3 +146,35 @@ public sealed class FailureThrottleTests
         Assert.Equal(9, throttle.Count);
     }
 }
+
+/// <summary>Which address a request is counted against.</summary>
+public sealed class SourceAddressTests
+{
+    private static System.Net.IPAddress Of(string? address)
+    {
+        var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        http.Connection.RemoteIpAddress = address is null ? null : System.Net.IPAddress.Parse(address);
+        return SourceAddress.Of(http);
+    }
+
+    [Fact]
+    public void IPv4_CountsAsItIs_AlsoWhenMappedToIPv6() =>
+        Assert.Equal(Of("192.0.2.7"), Of("::ffff:192.0.2.7"));
+
+    [Fact]
+    public void IPv6_CountsByItsSlash64()
+    {
+        Assert.Equal(Of("2001:db8:1:2::1"), Of("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        Assert.NotEqual(Of("2001:db8:1:2::1"), Of("2001:db8:1:3::1"));
+        Assert.Equal("2001:db8:1:2::/64", SourceAddress.Display(Of("2001:db8:1:2:abcd::9")));
+    }
+
+    [Fact]
+    public void NoAddress_HasABucketOfItsOwn()
+    {
+        Assert.Equal(SourceAddress.Unknown, Of(null));
+        Assert.NotEqual(Of(null), Of("::1"));
+        Assert.NotEqual(Of(null), Of("0.0.0.0"));
+        Assert.Equal("unknown", SourceAddress.Display(Of(null)));
+    }
+}
