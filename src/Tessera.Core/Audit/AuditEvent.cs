@@ -26,6 +26,14 @@ public static class AuditTypes
     public const string LoginSucceeded = "login.succeeded";
     public const string LoginFailed = "login.failed";
     public const string ClientAuthFailed = "client.auth_failed";
+    /// <summary>Failures from one address (any username) started a pause of its sign-ins.</summary>
+    public const string LoginThrottled = "login.throttled";
+    /// <summary>Failures from one address (any username) started a temporary lockout of its sign-ins.</summary>
+    public const string LoginLockedOut = "login.locked_out";
+    /// <summary>Failures from one address (with a client id: of that client from that address) started a pause of client authentication.</summary>
+    public const string ClientAuthThrottled = "client.auth_throttled";
+    /// <summary>As <see cref="ClientAuthThrottled"/>, a temporary lockout.</summary>
+    public const string ClientAuthLockedOut = "client.auth_locked_out";
     public const string UserChanged = "user.changed";
     public const string ClientChanged = "client.changed";
     public const string Pruned = "maintenance.pruned";

@@ -17,10 +17,13 @@ public static class OAuthErrors
     public const string UnsupportedTokenType = "unsupported_token_type";
     public const string LoginRequired = "login_required";
     public const string ConsentRequired = "consent_required";
+
+    /// <summary>Not an RFC 6749 code: the front door's 429 answers (RFC 6585 §4), always with Retry-After.</summary>
+    public const string TooManyRequests = "too_many_requests";
 }
 
 /// <summary>
 /// An expected refusal: the RFC error code, a description that is safe to show the caller, and a detail that
-/// goes only to the audit log.
+/// goes only to the audit log. <paramref name="RetryAfter"/> is sent as Retry-After with a 429 (60 s when not set).
 /// </summary>
-public sealed record OAuthFailure(string Error, string Description, string? AuditReason = null, int? Status = null);
+public sealed record OAuthFailure(string Error, string Description, string? AuditReason = null, int? Status = null, TimeSpan? RetryAfter = null);

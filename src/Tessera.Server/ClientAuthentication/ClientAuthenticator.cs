@@ -4,6 +4,7 @@ using Tessera.Core.Clients;
 using Tessera.Core.Protocol;
 using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
+using Tessera.Server.Throttling;
 
 namespace Tessera.Server.ClientAuthentication;
 
@@ -11,9 +12,10 @@ public sealed record ClientAuthResult(Client? Client, OAuthFailure? Failure, boo
 
 /// <summary>
 /// RFC 6749 §2.3: client_secret_basic, client_secret_post, or none for public clients. Exactly one method per request.
-/// Secrets are compared as SHA-256 hashes in constant time.
+/// Secrets are compared as SHA-256 hashes in constant time. Repeated failures from one address pause it, and one
+/// client id at one address, before the client is even looked up (<see cref="ClientAuthThrottle"/>).
 /// </summary>
-public sealed class ClientAuthenticator(ITesseraStore store, PrivateKeyJwtValidator assertions, TimeProvider time)
+public sealed class ClientAuthenticator(ITesseraStore store, PrivateKeyJwtValidator assertions, ClientAuthThrottle throttle, TimeProvider time)
 {
     private static readonly OAuthFailure InvalidClient = new(OAuthErrors.InvalidClient, "Client authentication failed.");
 
@@ -50,10 +52,12 @@ public sealed class ClientAuthenticator(ITesseraStore store, PrivateKeyJwtValida
             if (claimed is null || claimed.Length > 200) return new(null, InvalidClient, false);
             if (formId is not null && formId != claimed)
                 return new(null, new OAuthFailure(OAuthErrors.InvalidRequest, "client_id does not match the client assertion."), false);
+            if (await throttle.CheckAsync(http, claimed, ct) is { } pausedAssertion) return new(null, pausedAssertion, false);
             var assertingClient = await store.Clients.FindAsync(claimed, ct);
             if (assertingClient is null) return await Refuse(http, claimed, "unknown client (private_key_jwt)", false, ct);
             if (await assertions.ValidateAsync(assertingClient, assertion, http.Request.Path.Value ?? "", ct) is { } reason)
                 return await Refuse(http, claimed, reason, false, ct);
+            throttle.Succeeded(http, claimed);
             return new(assertingClient, null, false);
         }
         if (basic && formSecret is not null)
@@ -67,6 +71,7 @@ public sealed class ClientAuthenticator(ITesseraStore store, PrivateKeyJwtValida
         }
         if (string.IsNullOrEmpty(id))
             return new(null, InvalidClient with { Description = "Client authentication is required." }, basic);
+        if (await throttle.CheckAsync(http, id, ct) is { } paused) return new(null, paused, basic);
 
         var client = await store.Clients.FindAsync(id, ct);
         if (client is null)
@@ -83,11 +88,14 @@ public sealed class ClientAuthenticator(ITesseraStore store, PrivateKeyJwtValida
             return await Refuse(http, id, "confidential client sent no secret", basic, ct);
         if (!Handles.HashEquals(Handles.Hash(secret), client.SecretHash))
             return await Refuse(http, id, "wrong client secret", basic, ct);
+        throttle.Succeeded(http, id);
         return new(client, null, basic);
     }
 
     private async Task<ClientAuthResult> Refuse(HttpContext http, string clientId, string reason, bool basic, CancellationToken ct)
     {
+        // Counted before anything is written, so parallel guesses meet the pause as early as possible.
+        await throttle.RecordFailureAsync(http, clientId, ct);
         await store.Audit.AppendAsync(new AuditEvent
         {
             At = time.GetUtcNow(),

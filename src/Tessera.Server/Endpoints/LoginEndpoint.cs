@@ -7,6 +7,7 @@ using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
 using Tessera.Server.Hosting;
 using Tessera.Server.Pages;
+using Tessera.Server.Throttling;
 
 namespace Tessera.Server.Endpoints;
 
@@ -36,7 +37,7 @@ public static class LoginEndpoint
         return Html.Page("Sign in", body, status);
     }
 
-    private static async Task<IResult> PostAsync(HttpContext http, IAntiforgery af, ITesseraStore store, PasswordHasher hasher, TimeProvider time)
+    private static async Task<IResult> PostAsync(HttpContext http, IAntiforgery af, ITesseraStore store, PasswordHasher hasher, LoginThrottle throttle, TimeProvider time)
     {
         var ct = http.RequestAborted;
         if (!http.Request.HasFormContentType) return Html.Error("The sign-in form was not posted correctly.");
@@ -55,6 +56,10 @@ public static class LoginEndpoint
         const string generic = "Wrong username or password, or too many attempts. Wait a minute and try again.";
         if (username.Length is 0 or > 256 || password.Length is 0 or > PasswordPolicy.MaxLength)
             return Render(http, af, returnUrl, generic, 400);
+        // Too many failures from this address, whatever the usernames (credential stuffing): the same page, decided before
+        // the user is looked up, so known and unknown users, right and wrong passwords, all take this one path.
+        if (await throttle.IsPausedAsync(http, ct))
+            return Render(http, af, returnUrl, generic, 400);
 
         var now = time.GetUtcNow();
         var user = await store.Users.FindByUsernameAsync(username, ct);
@@ -62,7 +67,9 @@ public static class LoginEndpoint
         string? failure = null;
         if (user?.PasswordHash is null)
         {
-            // Same cost for unknown users, so timing does not tell who has an account.
+            // Same cost for unknown users, so timing does not tell who has an account: one Argon2id derivation at the
+            // configured cost, then the same audit write. What remains is a known user's wrong password also saving its
+            // failure count (one short write, small beside Argon2id's time and its jitter).
             hasher.Waste(password);
             failure = "unknown user";
         }
@@ -97,6 +104,9 @@ public static class LoginEndpoint
         }
         if (failure is not null || user is null)
         {
+            // Every refusal counts against the address, whatever its reason: were some not counted, when the address's
+            // pause starts would tell an attacker which reason it was.
+            await throttle.RecordFailureAsync(http, ct);
             await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.LoginFailed, UserId = user?.Id, IpAddress = ip, Reason = failure }, ct);
             return Render(http, af, returnUrl, generic, 400);
         }

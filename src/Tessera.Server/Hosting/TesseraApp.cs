@@ -78,6 +78,8 @@ public static class TesseraApp
         s.AddSingleton<RefreshTokenService>();
         s.AddSingleton(sp => (Tessera.Core.Dpop.IReplayCache)sp.GetRequiredService<ITesseraStore>());
         s.AddSingleton<Tessera.Core.Dpop.DpopProofValidator>();
+        s.AddSingleton<Throttling.LoginThrottle>();
+        s.AddSingleton<Throttling.ClientAuthThrottle>();
         s.AddSingleton<ClientAuthenticator>();
         s.AddSingleton<PrivateKeyJwtValidator>();
         s.AddSingleton<TwoFactor>();

@@ -23,7 +23,12 @@ public static class OAuthResults
             // the authorization server MUST respond with an HTTP 401 ... and include the WWW-Authenticate".
             if (basicAuthUsed) http.Response.Headers.WWWAuthenticate = "Basic realm=\"tessera\", charset=\"UTF-8\"";
         }
-        if (status == StatusCodes.Status429TooManyRequests) http.Response.Headers.RetryAfter = "60";
+        if (status == StatusCodes.Status429TooManyRequests)
+        {
+            // RFC 9110 §10.2.3: delay-seconds, a whole number; rounded up so a client that waits exactly that long is let in.
+            var seconds = failure.RetryAfter is { } wait ? Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)) : 60;
+            http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         return WriteJsonAsync(http, status, new Dictionary<string, object?>
         {
             ["error"] = failure.Error,

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
@@ -293,31 +292,7 @@ public sealed partial class FrontDoorTests : IAsyncLifetime
         Assert.Contains(e.Failures, f => f.Contains("RateLimits", StringComparison.Ordinal));
     }
 
-    private static HttpClient FromAddress(TesseraTestServer server, IPAddress source)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            AllowAutoRedirect = false,
-            UseCookies = true,
-            CookieContainer = new CookieContainer(),
-            ConnectCallback = async (context, ct) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    socket.Bind(new IPEndPoint(source, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
-        return new HttpClient(handler) { BaseAddress = new Uri(server.Issuer + "/") };
-    }
+    private static HttpClient FromAddress(TesseraTestServer server, IPAddress source) => server.CreateClientFrom(source);
 
     // ---- Passwords ------------------------------------------------------------------------------------------
 

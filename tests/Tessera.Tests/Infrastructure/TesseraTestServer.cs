@@ -50,6 +50,9 @@ public sealed class TesseraTestServer : IAsyncDisposable
             $"--Tessera:MasterKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
             // Front-door limits are off unless a test turns one on (later arguments win).
             "--Tessera:RateLimits:Token=0", "--Tessera:RateLimits:Login=0", "--Tessera:RateLimits:Authorize=0", "--Tessera:RateLimits:Other=0",
+            // So are the failure throttles: tests sharing a server fail sign-ins and client authentications from one address.
+            "--Tessera:Throttling:LoginPerAddress:PauseAfter=0", "--Tessera:Throttling:ClientPerAddress:PauseAfter=0",
+            "--Tessera:Throttling:ClientPerClientAndAddress:PauseAfter=0",
         };
         if (extraArgs is not null) args.AddRange(extraArgs);
         var app = TesseraApp.Build(args.ToArray(), b =>
