@@ -8,7 +8,11 @@ namespace Tessera.EdDsa;
 /// <summary>Names RFC 8037 gives Ed25519 in JOSE.</summary>
 public static class EdDsaAlgorithms
 {
-    /// <summary>RFC 8037 §3.1: "algorithm "EdDSA" is defined here, to be applied as the value of the "alg" header parameter".</summary>
+    /// <summary>
+    /// RFC 8037 §3.1: "algorithm "EdDSA" is defined here, to be applied as the value of the "alg" header parameter".
+    /// (RFC 9864 later registered the fully-specified "Ed25519" and deprecated the polymorphic "EdDSA"; Tessera issues
+    /// "EdDSA", the name deployed JOSE libraries and the issue ask for, and only ever with Ed25519 keys.)
+    /// </summary>
     public const string EdDsa = "EdDSA";
 
     /// <summary>RFC 8037 §2: "A new key type (kty) value "OKP" (Octet Key Pair) is defined".</summary>
