@@ -12,6 +12,7 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Tessera.Core.Clients;
 using Tessera.Core.Keys;
+using Tessera.Server.Cli;
 using Tessera.Server.Maintenance;
 using Tessera.Tests.Infrastructure;
 
@@ -278,5 +279,21 @@ public sealed class EdDsaServerTests(EdDsaServerFixture f) : IClassFixture<EdDsa
         // ES256 is not rotated along.
         var esAfter = (await f.Driver.TokenAsync(new Dictionary<string, string> { ["grant_type"] = "client_credentials" }, "admin", f.AdminSecret)).AccessToken;
         Assert.Equal(esKid, new JsonWebToken(esAfter).Kid);
+    }
+
+    [Fact]
+    public async Task TheKeysRotateCommand_RotatesTheAlgorithmItIsGiven()
+    {
+        var ring = Server.Services.GetRequiredService<KeyRing>();
+        var edBefore = (await ring.GetCurrentAsync("EdDSA", default)).Kid;
+        var esBefore = (await ring.GetCurrentAsync("ES256", default)).Kid;
+
+        Assert.Equal(0, await Commands.RunAsync(CliArgs.Parse(["keys", "rotate", "--alg", "EdDSA"]), Server.Services, default));
+        Server.Time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.NotEqual(edBefore, (await ring.GetCurrentAsync("EdDSA", default)).Kid);
+        Assert.Equal(esBefore, (await ring.GetCurrentAsync("ES256", default)).Kid);
+
+        var wrong = await Assert.ThrowsAsync<CliException>(() => Commands.RunAsync(CliArgs.Parse(["keys", "rotate", "--alg", "eddsa"]), Server.Services, default));
+        Assert.Contains("ES256, RS256, EdDSA", wrong.Message, StringComparison.Ordinal);
     }
 }
