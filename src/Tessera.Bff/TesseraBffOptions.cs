@@ -63,7 +63,10 @@ public sealed class TesseraBffOptions
     /// <summary>ID-token claims <c>/bff/user</c> shows the SPA. Never a token.</summary>
     public IList<string> UserClaims { get; set; } = ["sub", "name", "preferred_username", "email", "auth_time"];
 
-    /// <summary>Signature algorithms accepted for ID and logout tokens. Asymmetric only: <c>none</c> and HMAC are never accepted.</summary>
+    /// <summary>
+    /// Signature algorithms accepted for ID and logout tokens. Asymmetric only: <c>none</c> and HMAC are never accepted.
+    /// Add <c>EdDSA</c> when Tessera signs this client's tokens with Ed25519.
+    /// </summary>
     public IList<string> SigningAlgorithms { get; set; } = ["ES256", "ES384", "ES512", "PS256", "RS256"];
 
     /// <summary>Clock skew allowed when checking ID and logout token times (default 1 minute).</summary>

@@ -50,6 +50,7 @@ internal sealed class ConfigureTesseraJwtBearer(
         p.ValidTypes = TesseraAccessTokenDefaults.AccessTokenTypes;
         p.ValidAlgorithms = algorithms;
         p.TryAllIssuerSigningKeys = true;
+        if (algorithms.Contains(Tessera.EdDsa.EdDsaAlgorithms.EdDsa)) p.IssuerSigningKeyResolverUsingConfiguration = EdDsaKeyResolver.Resolve;
         p.LifetimeValidator = TesseraTokenHandler.Lifetime(time, t.ClockSkew);
         p.NameClaimType = "sub";
         p.RoleClaimType = "roles";

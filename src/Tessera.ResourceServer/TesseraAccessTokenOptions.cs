@@ -49,7 +49,10 @@ public sealed class TesseraAccessTokenOptions
     /// <summary>Leeway for <c>exp</c>, <c>nbf</c> and <c>iat</c> between Tessera's clock and this one. Default 30 seconds, at most 5 minutes.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>JWS algorithms accepted for access tokens and revocation events. Asymmetric only: <c>none</c> and <c>HS*</c> are refused at startup.</summary>
+    /// <summary>
+    /// JWS algorithms accepted for access tokens and revocation events. Asymmetric only: <c>none</c> and <c>HS*</c> are
+    /// refused at startup. <c>EdDSA</c> (Ed25519, for clients Tessera signs for with EdDSA) is accepted only when added here.
+    /// </summary>
     public IList<string> ValidAlgorithms { get; set; } = [.. TesseraAccessTokenDefaults.Algorithms];
 
     /// <summary>How many validated tokens are remembered (keyed by their SHA-256) so a repeated token is not verified again. 0 turns the cache off.</summary>

@@ -82,7 +82,10 @@ public sealed class AuthorityClient(IHttpClientFactory httpClients, IOptions<Tes
             return cached.Keys;
         var metadata = await GetMetadataAsync(ct);
         var json = await Http.GetStringAsync(metadata.JwksUri, ct);
-        var keys = new JsonWebKeySet(json).GetSigningKeys().ToList();
+        var set = new JsonWebKeySet(json);
+        var keys = set.GetSigningKeys().ToList();
+        // GetSigningKeys leaves RFC 8037 "OKP" keys out; they are read only when EdDSA is accepted at all.
+        if (_o.SigningAlgorithms.Contains(Tessera.EdDsa.EdDsaAlgorithms.EdDsa)) keys.AddRange(Tessera.EdDsa.EdDsaSecurityKey.SigningKeysOf(set));
         _jwks = (keys, now);
         return keys;
     }

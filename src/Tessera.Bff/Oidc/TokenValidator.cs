@@ -98,7 +98,8 @@ public sealed class TokenValidator(AuthorityClient authority, IOptions<TesseraBf
     private static string LeftHalfHash(string value, string alg)
     {
         var bytes = Encoding.ASCII.GetBytes(value);
-        var hash = alg[^3..] switch
+        // EdDSA names no hash; Ed25519's own is SHA-512 (RFC 8032 §5.1), the one Tessera uses for EdDSA ID tokens.
+        var hash = alg == Tessera.EdDsa.EdDsaAlgorithms.EdDsa ? SHA512.HashData(bytes) : alg[^3..] switch
         {
             "384" => SHA384.HashData(bytes),
             "512" => SHA512.HashData(bytes),

@@ -33,7 +33,7 @@ public sealed record Client
 
     public TimeSpan? AccessTokenLifetime { get; init; }
 
-    /// <summary>JWS algorithm of this client's ID and access tokens: ES256 (default) or RS256 for older libraries.</summary>
+    /// <summary>JWS algorithm of this client's ID, access and back-channel logout tokens: ES256 (default), RS256 for older libraries, or EdDSA (Ed25519).</summary>
     public string? SigningAlgorithm { get; init; }
     public RefreshPolicy Refresh { get; init; } = new();
 

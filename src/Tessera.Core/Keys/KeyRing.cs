@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.IdentityModel.Tokens;
 using Tessera.Core.Crypto;
 using Tessera.Core.Storage;
+using Tessera.EdDsa;
 
 namespace Tessera.Core.Keys;
 
@@ -20,8 +21,11 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly SemaphoreSlim _ensureLock = new(1, 1);
 
-    /// <summary>ES256 signs by default; RS256 exists for clients that cannot check ECDSA.</summary>
-    public static readonly IReadOnlyList<string> Algorithms = [SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.RsaSha256];
+    /// <summary>
+    /// ES256 signs by default; RS256 exists for clients that cannot check ECDSA, EdDSA (Ed25519, RFC 8037) for those
+    /// that prefer it. Each algorithm has keys of its own (RFC 7518 §3.1 and RFC 8037 §3.1 tie an "alg" to one key type).
+    /// </summary>
+    public static readonly IReadOnlyList<string> Algorithms = [SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.RsaSha256, EdDsaAlgorithms.EdDsa];
 
     public sealed record LoadedKey(string Kid, string Algorithm, AsymmetricSecurityKey PrivateKey, AsymmetricSecurityKey PublicKey, SigningKeyRecord Record);
 
@@ -82,11 +86,10 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
     public SigningKeyRecord NewKeyRecord(DateTimeOffset now, DateTimeOffset activatesAt, string algorithm = SecurityAlgorithms.EcdsaSha256)
     {
         if (!Algorithms.Contains(algorithm)) throw new ArgumentException($"Signing algorithm {algorithm} is not supported.", nameof(algorithm));
-        using AsymmetricAlgorithm key = algorithm == SecurityAlgorithms.RsaSha256 ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var pkcs8 = key.ExportPkcs8PrivateKey();
+        var (pkcs8, publicKeyInfo) = NewPrivateKey(algorithm);
         try
         {
-            var kid = Base64UrlEncoder.Encode(SHA256.HashData(key.ExportSubjectPublicKeyInfo()))[..22];
+            var kid = Base64UrlEncoder.Encode(SHA256.HashData(publicKeyInfo))[..22];
             return new SigningKeyRecord
             {
                 Kid = kid,
@@ -100,6 +103,22 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
         {
             CryptographicOperations.ZeroMemory(pkcs8);
         }
+    }
+
+    /// <summary>
+    /// A new private key as PKCS#8 for every algorithm (RFC 8410 for Ed25519), so the stores and the master-key
+    /// encryption treat all keys alike, and its SubjectPublicKeyInfo, which the kid is derived from.
+    /// </summary>
+    private static (byte[] Pkcs8, byte[] PublicKeyInfo) NewPrivateKey(string algorithm)
+    {
+        if (algorithm == EdDsaAlgorithms.EdDsa)
+        {
+            var pkcs8 = EdDsaSecurityKey.CreatePkcs8();
+            using var ed = EdDsaSecurityKey.FromPkcs8(pkcs8);
+            return (pkcs8, ed.ExportSubjectPublicKeyInfo());
+        }
+        using AsymmetricAlgorithm key = algorithm == SecurityAlgorithms.RsaSha256 ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return (key.ExportPkcs8PrivateKey(), key.ExportSubjectPublicKeyInfo());
     }
 
     public async ValueTask<LoadedKey> GetCurrentAsync(CancellationToken ct) => await GetCurrentAsync(SecurityAlgorithms.EcdsaSha256, ct);
@@ -191,6 +210,11 @@ public sealed class KeyRing(ISigningKeyStore store, SecretProtector protector, T
             ?? throw new InvalidOperationException($"Signing key {r.Kid} cannot be decrypted: the configured Tessera:MasterKey is not the one it was stored with.");
         try
         {
+            if (r.Algorithm == EdDsaAlgorithms.EdDsa)
+            {
+                var ed = EdDsaSecurityKey.FromPkcs8(pkcs8, r.Kid);
+                return new LoadedKey(r.Kid, r.Algorithm, ed, ed.PublicOnly(), r);
+            }
             if (r.Algorithm == SecurityAlgorithms.RsaSha256)
             {
                 var rsa = RSA.Create();

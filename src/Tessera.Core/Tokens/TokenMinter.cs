@@ -80,7 +80,7 @@ public sealed class TokenMinter(KeyRing keys, TimeProvider time)
             ["sid"] = r.SessionId,
         };
         if (r.Nonce is not null) claims["nonce"] = r.Nonce;
-        if (r.AccessToken is not null) claims["at_hash"] = LeftHalfHash(r.AccessToken);
+        if (r.AccessToken is not null) claims["at_hash"] = LeftHalfHash(r.AccessToken, key.Algorithm);
         if (r.Claims is not null)
             foreach (var (k, v) in r.Claims) claims[k] = v;
         var descriptor = new SecurityTokenDescriptor
@@ -96,10 +96,16 @@ public sealed class TokenMinter(KeyRing keys, TimeProvider time)
         return Handler.CreateToken(descriptor);
     }
 
-    /// <summary>OIDC Core §3.1.3.6: base64url of the left half of the hash (SHA-256 for ES256 and RS256) of the ASCII access token.</summary>
-    public static string LeftHalfHash(string value)
+    /// <summary>
+    /// OIDC Core §3.1.3.6: base64url of "the left-most half of the hash of the octets of the ASCII representation of
+    /// the access_token value, where the hash algorithm used is the hash algorithm used in the alg Header Parameter".
+    /// SHA-256 for ES256 and RS256. "EdDSA" names no hash of its own: the one inside Ed25519 is SHA-512 (RFC 8032
+    /// §5.1), which is what relying parties that accept EdDSA ID tokens compute.
+    /// </summary>
+    public static string LeftHalfHash(string value, string algorithm = SecurityAlgorithms.EcdsaSha256)
     {
-        var hash = SHA256.HashData(Encoding.ASCII.GetBytes(value));
+        var ascii = Encoding.ASCII.GetBytes(value);
+        var hash = algorithm == EdDsa.EdDsaAlgorithms.EdDsa ? SHA512.HashData(ascii) : SHA256.HashData(ascii);
         return Base64UrlEncoder.Encode(hash, 0, hash.Length / 2);
     }
 }

@@ -23,7 +23,7 @@ public static class Commands
         tessera clients add <id> [--public] [--redirect-uri URI]... [--post-logout-uri URI]... [--scope "a b"]
                             [--grant authorization_code|refresh_token|client_credentials]... [--resource URI]...
                             [--first-party] [--native] [--name TEXT] [--access-token-lifetime 00:05:00] [--no-rotation]
-                            [--backchannel-logout-uri URI] [--require-dpop] [--jwks-file FILE (private_key_jwt)] [--signing-alg ES256|RS256]
+                            [--backchannel-logout-uri URI] [--require-dpop] [--jwks-file FILE (private_key_jwt)] [--signing-alg ES256|RS256|EdDSA]
         tessera clients rotate-secret <id>
         tessera clients remove <id>
         tessera users list
@@ -34,7 +34,8 @@ public static class Commands
         tessera sessions list (--user <username> | --client <id>)
         tessera sessions revoke <sid>
         tessera audit [--user <username>] [--client <id>] [--session <sid>] [--type T] [--since 2026-01-01] [--limit N]
-        tessera keys list | rotate                       signing keys; rotate = a new key signs from now on
+        tessera keys list                                signing keys of every algorithm and their states
+        tessera keys rotate [--alg ES256|RS256|EdDSA]    a new key for that algorithm (default ES256) signs from now on
         tessera prune                                    run the clean-up job once
         Configuration: appsettings.json / tessera.json, TESSERA__… environment variables, or --Tessera:Key=value.
         """;
@@ -185,16 +186,24 @@ public static class Commands
             case ("keys", "list"):
             {
                 var now = time.GetUtcNow();
-                var current = await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().GetCurrentAsync(ct);
-                var published = (await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().GetPublishedAsync(ct)).Select(k => k.Kid).ToHashSet();
-                foreach (var k in await store.Keys.ListAsync(ct))
-                    Console.WriteLine($"{k.Kid}\t{k.Algorithm}\tactivates={k.ActivatesAt:u}\t{(k.Kid == current.Kid ? "current" : k.ActivatesAt > now ? "announced" : published.Contains(k.Kid) ? "retiring (still published)" : "retired")}");
+                var ring = sp.GetRequiredService<Tessera.Core.Keys.KeyRing>();
+                var records = await store.Keys.ListAsync(ct);
+                // Each algorithm has its own current key; only algorithms that already have keys are asked (asking creates one).
+                var current = new HashSet<string>();
+                foreach (var alg in records.Select(k => k.Algorithm).Distinct())
+                    current.Add((await ring.GetCurrentAsync(alg, ct)).Kid);
+                var published = (await ring.GetPublishedAsync(ct)).Select(k => k.Kid).ToHashSet();
+                foreach (var k in records)
+                    Console.WriteLine($"{k.Kid}\t{k.Algorithm}\tactivates={k.ActivatesAt:u}\t{(current.Contains(k.Kid) ? "current" : k.ActivatesAt > now ? "announced" : published.Contains(k.Kid) ? "retiring (still published)" : "retired")}");
                 return 0;
             }
             case ("keys", "rotate"):
             {
-                var k = await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().RotateNowAsync(ct);
-                Console.WriteLine($"Key {k.Kid} signs from now on; the previous key stays published for Tessera:SigningKeyRetention.");
+                var alg = cli.Get("alg") ?? Microsoft.IdentityModel.Tokens.SecurityAlgorithms.EcdsaSha256;
+                if (!Tessera.Core.Keys.KeyRing.Algorithms.Contains(alg))
+                    throw new CliException($"--alg must be one of {string.Join(", ", Tessera.Core.Keys.KeyRing.Algorithms)}.");
+                var k = await sp.GetRequiredService<Tessera.Core.Keys.KeyRing>().RotateNowAsync(ct, alg);
+                Console.WriteLine($"{alg} key {k.Kid} signs from now on; the previous {alg} key stays published for Tessera:SigningKeyRetention.");
                 return 0;
             }
             case ("audit", _):

@@ -1,5 +1,6 @@
 using Microsoft.IdentityModel.Tokens;
 using Tessera.Core.Keys;
+using Tessera.EdDsa;
 
 namespace Tessera.Server.Endpoints;
 
@@ -14,7 +15,12 @@ public static class JwksEndpoint
         var list = published.Select(k =>
         {
             var jwk = new Dictionary<string, string> { ["kid"] = k.Kid, ["alg"] = k.Algorithm, ["use"] = "sig" };
-            if (k.PublicKey is RsaSecurityKey rsa)
+            if (k.PublicKey is EdDsaSecurityKey ed)
+            {
+                // RFC 8037 §2: kty "OKP", crv "Ed25519", x the public key; "d" "MUST NOT be present for public keys".
+                foreach (var (name, value) in ed.PublicJwkMembers()) jwk[name] = value;
+            }
+            else if (k.PublicKey is RsaSecurityKey rsa)
             {
                 var p = rsa.Rsa.ExportParameters(includePrivateParameters: false);
                 jwk["kty"] = "RSA";

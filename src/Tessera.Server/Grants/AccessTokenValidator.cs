@@ -10,7 +10,7 @@ public sealed record ValidatedAccessToken(JsonWebToken Token, string Subject, st
 
 /// <summary>
 /// Checks Tessera's own access tokens (userinfo, introspection, revocation) with JsonWebTokenHandler:
-/// RFC 9068 §4 type, issuer, ES256 only, lifetime; then that its session is still alive.
+/// RFC 9068 §4 type, issuer, one of Tessera's own algorithms with the key of that kid, lifetime; then that its session is still alive.
 /// </summary>
 public sealed class AccessTokenValidator(KeyRing keys, TesseraOptions options, ITesseraStore store, TimeProvider time)
 {

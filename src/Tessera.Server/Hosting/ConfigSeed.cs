@@ -32,7 +32,7 @@ public sealed class ClientSeed
     public bool RequireDpop { get; set; }
     /// <summary>A JWK Set (JSON) of the client's public keys for private_key_jwt, instead of a Secret.</summary>
     public string? Jwks { get; set; }
-    /// <summary>ES256 (default) or RS256.</summary>
+    /// <summary>ES256 (default), RS256 or EdDSA.</summary>
     public string? SigningAlgorithm { get; set; }
 }
 

@@ -24,7 +24,7 @@ public sealed partial class BackchannelLogoutService(
     private readonly List<Delivery> _retries = [];
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    private sealed record Delivery(string ClientId, string Uri, string SessionId, string UserId, int Attempt, DateTimeOffset NotBefore);
+    private sealed record Delivery(string ClientId, string Uri, string? Algorithm, string SessionId, string UserId, int Attempt, DateTimeOffset NotBefore);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -64,7 +64,7 @@ public sealed partial class BackchannelLogoutService(
         var events = await feed.ReadAfterAsync(cursor, 200, ct);
         if (events.Count > 0)
         {
-            var clients = (await store.Clients.ListAsync(ct)).Where(c => c.BackchannelLogoutUri is not null).ToDictionary(c => c.Id, c => c.BackchannelLogoutUri!);
+            var clients = (await store.Clients.ListAsync(ct)).Where(c => c.BackchannelLogoutUri is not null).ToDictionary(c => c.Id, c => (Uri: c.BackchannelLogoutUri!, c.SigningAlgorithm));
             foreach (var e in events)
             {
                 if (clients.Count == 0) break;
@@ -72,8 +72,8 @@ public sealed partial class BackchannelLogoutService(
                     ? [(e.SessionId, e.ClientId)]
                     : (await store.Sessions.ListByUserAsync(e.UserId, ct)).Where(s => s.RevokedAt is { } at && at >= e.At).Select(s => (s.Id, s.ClientId));
                 foreach (var (sid, clientId) in ended)
-                    if (clients.TryGetValue(clientId, out var uri))
-                        _retries.Add(new Delivery(clientId, uri, sid, e.UserId, 0, time.GetUtcNow()));
+                    if (clients.TryGetValue(clientId, out var to))
+                        _retries.Add(new Delivery(clientId, to.Uri, to.SigningAlgorithm, sid, e.UserId, 0, time.GetUtcNow()));
             }
             await feed.AckAsync(Receiver, events[^1].Id, ct);
         }
@@ -98,7 +98,7 @@ public sealed partial class BackchannelLogoutService(
     {
         try
         {
-            var token = await LogoutTokenAsync(d.ClientId, d.SessionId, d.UserId, ct);
+            var token = await LogoutTokenAsync(d.ClientId, d.SessionId, d.UserId, ct, d.Algorithm);
             using var http = httpFactory.CreateClient("backchannel-logout");
             http.Timeout = TimeSpan.FromSeconds(5);
             using var response = await http.PostAsync(d.Uri, new FormUrlEncodedContent(new Dictionary<string, string> { ["logout_token"] = token }), ct);
@@ -114,10 +114,14 @@ public sealed partial class BackchannelLogoutService(
         }
     }
 
-    /// <summary>OIDC Back-Channel Logout §2.4: iss, aud, iat, exp, jti, sid, sub, events; never a nonce.</summary>
-    public async Task<string> LogoutTokenAsync(string clientId, string sessionId, string userId, CancellationToken ct)
+    /// <summary>
+    /// OIDC Back-Channel Logout §2.4: iss, aud, iat, exp, jti, sid, sub, events; never a nonce. Signed like the client's
+    /// ID tokens (<paramref name="algorithm"/>, default ES256): "The same keys are used to sign and encrypt Logout Tokens
+    /// as are used for ID Tokens."
+    /// </summary>
+    public async Task<string> LogoutTokenAsync(string clientId, string sessionId, string userId, CancellationToken ct, string? algorithm = null)
     {
-        var key = await keys.GetCurrentAsync(ct);
+        var key = await keys.GetCurrentAsync(algorithm ?? SecurityAlgorithms.EcdsaSha256, ct);
         var now = time.GetUtcNow();
         return Handler.CreateToken(new SecurityTokenDescriptor
         {
