@@ -28,6 +28,13 @@ public static class Report
 
     private static readonly string[] Palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
+    /// <summary>Each system keeps its colour whichever systems a run has.</summary>
+    private static readonly Dictionary<string, string> SystemColors = new()
+    {
+        [TesseraName] = "#1f77b4", ["openiddict"] = "#ff7f0e", ["oidc-provider"] = "#2ca02c", [CeilingName] = "#7f7f7f",
+        ["tessera-pg1"] = "#9467bd", ["tessera-pg3"] = "#8c564b",
+    };
+
     public static double Median(IEnumerable<double> values)
     {
         var v = values.OrderBy(x => x).ToArray();
@@ -302,7 +309,7 @@ public static class Report
     private static List<(string File, string Title)> Charts(string outDir, List<RunResult> ok, List<string> systems, List<string> scenarios)
     {
         var files = new List<(string, string)>();
-        Color ColorOf(string system) => Color.FromHex(Palette[systems.IndexOf(system) % Palette.Length]);
+        Color ColorOf(string system) => Color.FromHex(SystemColors.GetValueOrDefault(system) ?? Palette[systems.IndexOf(system) % Palette.Length]);
 
         // Throughput: one panel per scenario, one bar per system (median), whiskers min–max.
         var closed = scenarios.Where(s => s is not (Runner.RefreshFixedRate or Runner.RefreshFixedRateFloor)).ToList();
