@@ -138,7 +138,7 @@ static void Print(RunResult r)
     if (r.Failure is not null) return;
     var errors = r.Errors.Count == 0 ? "" : " errors: " + string.Join(", ", r.Errors.Select(kv => $"{kv.Key}×{kv.Value}"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"  [{r.Rep}] {r.Scenario,-19} {r.System,-14} {r.Throughput,9:F0}/s  p50 {r.P50Ms,6:F2} p90 {r.P90Ms,6:F2} p99 {r.P99Ms,7:F2} max {r.MaxMs,7:F1} ms  cpu {r.ServerCpuSeconds,5:F1}s ({r.ServerCpuUsPerOp:F0} µs/op){(r.DatabaseCpuSeconds is { } db ? $" + db {db:F1}s ({r.DatabaseCpuUsPerOp:F0} µs/op)" : "")}  rss {r.PeakRssMb:F0} MB{(r.Nodes > 1 ? " (largest of " + r.Nodes + " nodes)" : "")}  lost {r.SessionsLost}{errors}"));
+        $"  [{r.Rep}] {r.Scenario,-19} {r.System,-14} {r.Throughput,9:F0}/s  p50 {r.P50Ms,6:F2} p90 {r.P90Ms,6:F2} p99 {r.P99Ms,7:F2} max {r.MaxMs,7:F1} ms  cpu {r.ServerCpuSeconds,5:F1}s ({r.ServerCpuUsPerOp:F0} µs/op){(r.DatabaseCpuSeconds is { } db ? $" + db {db:F1}s ({r.DatabaseCpuUsPerOp:F0} µs/op)" : "")}  rss {r.PeakRssMb:F0} MB{(r.Nodes > 1 ? $" (largest of {r.Nodes} nodes; cpu per node {string.Join(" ", (r.ServerCpuSecondsPerNode ?? []).Select(c => c.ToString("F1", CultureInfo.InvariantCulture)))}s)" : "")}  lost {r.SessionsLost}{errors}"));
 }
 
 public sealed record RawResults(Settings Settings, Dictionary<string, string> Meta, DateTimeOffset Started, DateTimeOffset Finished, List<RunResult> Results);

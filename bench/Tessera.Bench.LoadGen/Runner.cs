@@ -28,6 +28,8 @@ public sealed record RunResult
     public double ServerCpuSeconds { get; init; }
     /// <summary>Server CPU per successful operation, in microseconds.</summary>
     public double ServerCpuUsPerOp { get; init; }
+    /// <summary>CPU seconds of each node over the window, in the order of the nodes (several nodes only: shows the load was spread).</summary>
+    public double[]? ServerCpuSecondsPerNode { get; init; }
     /// <summary>CPU seconds of the separate database server (PostgreSQL: postmaster and its children) over the window; null without one.</summary>
     public double? DatabaseCpuSeconds { get; init; }
     public double? DatabaseCpuUsPerOp { get; init; }
@@ -259,10 +261,12 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     }
 
     /// <summary>The /proc figures at one moment: the server's nodes, their database server, the load generator, the machine.</summary>
-    private sealed record Sample(double Cpu, double? DatabaseCpu, double Self, double Busy, long[] PeakRssKb)
+    private sealed record Sample(double[] NodeCpu, double? DatabaseCpu, double Self, double Busy, long[] PeakRssKb)
     {
+        public double Cpu => NodeCpu.Sum();
+
         public static Sample Take(Target t) => new(
-            ProcStats.CpuSeconds(t.Pids),
+            t.Pids.Select(ProcStats.CpuSeconds).ToArray(),
             t.DatabasePid is { } db ? ProcStats.TreeCpuSeconds(db) : null,
             ProcStats.CpuSeconds(Environment.ProcessId),
             ProcStats.MachineBusySeconds(),
@@ -380,6 +384,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
             P50Ms = Ms(50), P90Ms = Ms(90), P99Ms = Ms(99), P999Ms = Ms(99.9), MaxMs = h.TotalCount == 0 ? 0 : h.GetMaxValue() / 1000.0,
             MeanMs = h.TotalCount == 0 ? 0 : h.GetMean() / 1000.0,
             Nodes = t.Nodes, ServerCpuSeconds = cpu, ServerCpuUsPerOp = successes == 0 ? 0 : cpu / successes * 1e6,
+            ServerCpuSecondsPerNode = t.Nodes > 1 ? after.NodeCpu.Zip(before.NodeCpu, (a, b) => a - b).ToArray() : null,
             DatabaseCpuSeconds = dbCpu, DatabaseCpuUsPerOp = dbCpu is { } db && successes > 0 ? db / successes * 1e6 : null,
             PeakRssMb = peakKb / 1024.0, PeakRssPerNodeMb = t.Nodes > 1 ? after.PeakRssKb.Select(k => k / 1024.0).ToArray() : null,
             LoadGenCpuSeconds = selfCpu, TargetRate = rate,
