@@ -16,7 +16,7 @@
 #   on 5105, three nodes on 5106..5108)   BENCH_OUT=bench/results
 #   BENCH_PG=1 (0: no PostgreSQL columns)   BENCH_PG_SCENARIOS=refresh,client_credentials,introspection,login
 #   (add refresh_fixed_rate for their open-loop run)
-# Quick run (about 4 minutes): BENCH_WARMUP=2 BENCH_DURATION=3 BENCH_MICRO=0 bench/run.sh
+# Quick run (about 6 minutes): BENCH_WARMUP=2 BENCH_DURATION=3 BENCH_MICRO=0 bench/run.sh
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
