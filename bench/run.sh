@@ -311,6 +311,6 @@ dotnet "$BIN/loadgen/Tessera.Bench.LoadGen.dll" suite --out "$BENCH_OUT" \
   --meta "argon2=Argon2id m=19456 KiB, t=2, p=1 (Tessera's default, OWASP's minimum)" \
   --meta "notes=Peers and what favours them: see bench/README.md. Server logs of this run: bench/work/logs/."
 
-step "stop the servers and PostgreSQL"
+step "stop the servers$([ "$BENCH_PG" = 1 ] && echo " and PostgreSQL")"
 cleanup
 echo "results: $BENCH_OUT/latest.md"

@@ -65,6 +65,7 @@ public static class Report
         var systems = raw.Results.Select(r => r.System).Distinct().ToList();
         var peers = systems.Where(s => !IsTessera(s) && s != CeilingName).ToList();
         var variants = systems.Where(s => IsTessera(s) && s != TesseraName).ToList();
+        var withDatabase = ok.Any(r => r.DatabaseCpuSeconds is not null);
         var scenarios = ScenarioOrder.Where(s => ok.Any(r => r.Scenario == s)).ToList();
         Figure Tp(string system, string scenario) => Fig(ok.Where(r => r.System == system && r.Scenario == scenario).Select(r => r.Throughput));
         Figure P99(string system, string scenario) => Fig(ok.Where(r => r.System == system && r.Scenario == scenario).Select(r => r.P99Ms));
@@ -228,18 +229,22 @@ public static class Report
         md.AppendLine("## Every figure");
         md.AppendLine();
         md.AppendLine("Median (min–max) over the repetitions. Latency in ms from HdrHistogram (closed loop: send to answer; open loop: from the moment the request was due). " +
-            "Server CPU: utime+stime of the server's pid from /proc/pid/stat over the measured window, per successful operation; with several nodes, summed over the nodes' pids. " +
-            "PostgreSQL CPU: utime+stime of the postmaster and of all its children (backends, background workers; ended ones through the postmaster's cutime+cstime), per successful operation, and in cores; " +
-            "\"–\" for the systems whose store runs inside the server process (SQLite) or in memory. " +
-            "Peak RSS: VmHWM from /proc/pid/status, reset (clear_refs) at the start of each measured window; with several nodes, the largest node's (PostgreSQL's memory is not in it). " +
-            "Other processes' CPU: the machine's busy time less the server, PostgreSQL and the load generator.");
+            "Server CPU: utime+stime of the server's pid from /proc/pid/stat over the measured window, per successful operation" +
+            (withDatabase
+                ? "; with several nodes, summed over the nodes' pids. " +
+                  "PostgreSQL CPU: utime+stime of the postmaster and of all its children (backends, background workers; ended ones through the postmaster's cutime+cstime), per successful operation, and in cores; " +
+                  "\"–\" for the systems whose store runs inside the server process (SQLite) or in memory. " +
+                  "Peak RSS: VmHWM from /proc/pid/status, reset (clear_refs) at the start of each measured window; with several nodes, the largest node's (PostgreSQL's memory is not in it). " +
+                  "Other processes' CPU: the machine's busy time less the server, PostgreSQL and the load generator."
+                : ". Peak RSS: VmHWM from /proc/pid/status, reset (clear_refs) at the start of each measured window."));
         md.AppendLine();
         foreach (var scenario in scenarios)
         {
             md.AppendLine($"### {ScenarioTitles[scenario]}");
             md.AppendLine();
-            md.AppendLine("| system | ops/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/op | server CPU cores | PostgreSQL CPU µs/op (cores) | peak RSS MB | load-gen CPU cores | other processes' CPU cores | errors | sessions lost |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+            md.AppendLine("| system | ops/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/op | server CPU cores | " + (withDatabase ? "PostgreSQL CPU µs/op (cores) | " : "") +
+                "peak RSS MB | load-gen CPU cores | other processes' CPU cores | errors | sessions lost |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|" + (withDatabase ? "---:|" : "") + "---:|---:|---:|---|---:|");
             foreach (var system in systems)
             {
                 var rs = ok.Where(r => r.System == system && r.Scenario == scenario).ToList();
@@ -247,7 +252,7 @@ public static class Report
                 if (rs.Count == 0 && failed.Count == 0) continue;
                 if (rs.Count == 0)
                 {
-                    md.AppendLine($"| {system} | failed: {failed[0].Failure} | | | | | | | | | | | | |");
+                    md.AppendLine($"| {system} | failed: {failed[0].Failure} | | | | | | | | | | | {(withDatabase ? " |" : "")}");
                     continue;
                 }
                 var errors = rs.SelectMany(r => r.Errors).GroupBy(kv => kv.Key).Select(g => $"{g.Key} ×{g.Sum(kv => kv.Value)}").ToList();
@@ -257,7 +262,7 @@ public static class Report
                 var rssCell = Mmm(Fig(rs.Select(r => r.PeakRssMb))) + (rs[0].Nodes > 1 ? $", largest of {rs[0].Nodes} nodes" : "");
                 md.AppendLine($"| {name} | {Mmm(Fig(rs.Select(r => r.Throughput)))} | {Mmm(Fig(rs.Select(r => r.P50Ms)))} | {Mmm(Fig(rs.Select(r => r.P90Ms)))} | " +
                     $"{Mmm(Fig(rs.Select(r => r.P99Ms)))} | {Mmm(Fig(rs.Select(r => r.MaxMs)))} | {Mmm(Fig(rs.Select(r => r.ServerCpuUsPerOp)))} | " +
-                    $"{F(Median(rs.Select(r => r.ServerCpuSeconds / r.Seconds)))} | {dbCell} | {rssCell} | {F(Median(rs.Select(r => r.LoadGenCpuSeconds / r.Seconds)))} | {F(Median(rs.Select(r => r.OtherCpuSeconds / r.Seconds)))} | " +
+                    $"{F(Median(rs.Select(r => r.ServerCpuSeconds / r.Seconds)))} | {(withDatabase ? dbCell + " | " : "")}{rssCell} | {F(Median(rs.Select(r => r.LoadGenCpuSeconds / r.Seconds)))} | {F(Median(rs.Select(r => r.OtherCpuSeconds / r.Seconds)))} | " +
                     $"{(errors.Count == 0 ? "none" : string.Join(", ", errors))}{(failed.Count > 0 ? $"; {failed.Count} run(s) failed" : "")} | {rs.Sum(r => r.SessionsLost)} |");
             }
             md.AppendLine();
