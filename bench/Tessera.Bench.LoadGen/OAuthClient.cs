@@ -15,10 +15,21 @@ public readonly record struct Answer(int Status, string? Error, string? AccessTo
 }
 
 /// <summary>One user session a virtual client owns: the newest refresh token and the last access token.</summary>
-public sealed class SessionState(string refreshToken, string? accessToken)
+public sealed class SessionState(string refreshToken, string? accessToken, int node = 0)
 {
     public string RefreshToken { get; set; } = refreshToken;
     public string? AccessToken { get; set; } = accessToken;
+
+    /// <summary>The node (index into the target's base URLs) the session's next refresh goes to.</summary>
+    private int _node = node;
+
+    /// <summary>The node for this refresh; the next refresh goes to the next node (with several nodes every rotation crosses nodes).</summary>
+    public int NextNode(int nodes)
+    {
+        var n = _node % nodes;
+        _node = n + 1;
+        return n;
+    }
 }
 
 /// <summary>Token-endpoint calls and the browser flow (authorize, login form, code, PKCE) over real HTTP.</summary>
@@ -26,19 +37,24 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
 {
     private static readonly MediaTypeHeaderValue FormType = new("application/x-www-form-urlencoded");
     private readonly string _basic = target.BasicHeader;
-    private readonly Uri _token = new(target.BaseUrl + "/connect/token");
-    private readonly Uri _introspect = new(target.BaseUrl + "/connect/introspect");
+    private readonly Uri[] _token = target.BaseUrls.Select(u => new Uri(u + "/connect/token")).ToArray();
+    private readonly Uri[] _introspect = target.BaseUrls.Select(u => new Uri(u + "/connect/introspect")).ToArray();
+    private int _next = -1;
 
     public Target Target => target;
 
-    public Task<Answer> RefreshAsync(string refreshToken, CancellationToken ct) =>
-        PostAsync(_token, "grant_type=refresh_token&refresh_token=" + Uri.EscapeDataString(refreshToken), ct);
+    /// <summary>Round-robin over the nodes for requests that belong to no session (one node: always 0).</summary>
+    private int NextNode() => _token.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _next) % (uint)_token.Length);
+
+    /// <summary>Refreshes the session's token on the session's next node (the caller stores the answer's tokens).</summary>
+    public Task<Answer> RefreshAsync(SessionState session, CancellationToken ct) =>
+        PostAsync(_token[session.NextNode(_token.Length)], "grant_type=refresh_token&refresh_token=" + Uri.EscapeDataString(session.RefreshToken), ct);
 
     public Task<Answer> ClientCredentialsAsync(CancellationToken ct) =>
-        PostAsync(_token, "grant_type=client_credentials&scope=api", ct);
+        PostAsync(_token[NextNode()], "grant_type=client_credentials&scope=api", ct);
 
     public Task<Answer> IntrospectAsync(string token, CancellationToken ct) =>
-        PostAsync(_introspect, "token=" + Uri.EscapeDataString(token), ct);
+        PostAsync(_introspect[NextNode()], "token=" + Uri.EscapeDataString(token), ct);
 
     private async Task<Answer> PostAsync(Uri uri, string form, CancellationToken ct)
     {
@@ -90,7 +106,9 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
     /// The whole front channel and the code exchange, the way a browser and a client library would do it:
     /// authorize, follow redirects with a cookie jar, fill in the login form when one is shown (Tessera: antiforgery
     /// token, username, password; Argon2id runs on the server), take the code from the redirect, redeem it with the
-    /// PKCE verifier. Peers that log the user in without a form just redirect.
+    /// PKCE verifier. Peers that log the user in without a form just redirect. With several nodes every request of
+    /// the flow goes to the next node (a load balancer without affinity): the redirects, the login form, its POST and
+    /// the code exchange each land on another node than the request before.
     /// </summary>
     public async Task<SessionState> LoginAsync(CancellationToken ct)
     {
@@ -99,7 +117,7 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
         var verifier = Base64Url(RandomNumberGenerator.GetBytes(32));
         var challenge = Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(verifier)));
         var state = Base64Url(RandomNumberGenerator.GetBytes(12));
-        var url = new Uri($"{target.BaseUrl}/connect/authorize?response_type=code&client_id={Uri.EscapeDataString(target.ClientId)}" +
+        var url = new Uri($"{target.BaseUrls[NextNode()]}/connect/authorize?response_type=code&client_id={Uri.EscapeDataString(target.ClientId)}" +
             $"&redirect_uri={Uri.EscapeDataString(Target.RedirectUri)}&scope={Uri.EscapeDataString(Target.Scope)}&state={state}" +
             $"&code_challenge={challenge}&code_challenge_method=S256" +
             // oidc-provider keeps offline_access only with prompt=consent (its scopes.js).
@@ -115,6 +133,7 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
                 if (status is >= 300 and < 400 && response.Headers.Location is { } location)
                 {
                     var next = location.IsAbsoluteUri ? location : new Uri(url, location);
+                    if (_token.Length > 1 && IsNode(next)) next = new Uri(target.BaseUrls[NextNode()] + next.PathAndQuery);
                     if (next.AbsoluteUri.StartsWith(Target.RedirectUri, StringComparison.Ordinal))
                     {
                         var query = ParseQuery(next.Query);
@@ -135,7 +154,7 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
                     var form = "__RequestVerificationToken=" + Uri.EscapeDataString(Field(AntiforgeryField(), html)) +
                         "&username=" + Uri.EscapeDataString(target.Username) + "&password=" + Uri.EscapeDataString(target.Password) +
                         "&returnUrl=" + Uri.EscapeDataString(Field(ReturnUrlField(), html));
-                    url = new Uri(url, "/login");
+                    url = new Uri(target.BaseUrls[NextNode()] + "/login");
                     var previous = response;
                     response = await SendAsync(HttpMethod.Post, url, form, jar, ct);
                     previous.Dispose();
@@ -149,11 +168,14 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
             response.Dispose();
         }
         if (code is null) throw new FlowException("authorize_too_many_redirects");
-        var answer = await PostAsync(_token, "grant_type=authorization_code&code=" + Uri.EscapeDataString(code) +
+        var exchangeNode = NextNode();
+        var answer = await PostAsync(_token[exchangeNode], "grant_type=authorization_code&code=" + Uri.EscapeDataString(code) +
             "&redirect_uri=" + Uri.EscapeDataString(Target.RedirectUri) + "&code_verifier=" + verifier, ct);
         if (!answer.Ok || answer.RefreshToken is null) throw new FlowException("code_exchange_" + answer.ErrorKey.Replace(' ', '_'));
-        return new SessionState(answer.RefreshToken, answer.AccessToken);
+        return new SessionState(answer.RefreshToken, answer.AccessToken, exchangeNode + 1);
     }
+
+    private bool IsNode(Uri url) => target.BaseUrls.Any(b => url.GetLeftPart(UriPartial.Authority).Equals(b, StringComparison.OrdinalIgnoreCase));
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, string? form, CookieJar jar, CancellationToken ct)
     {

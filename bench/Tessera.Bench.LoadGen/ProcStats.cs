@@ -19,6 +19,47 @@ public static class ProcStats
         return (utime + stime) / ClockTicks;
     }
 
+    /// <summary>utime + stime summed over several processes (the nodes of one system), in seconds.</summary>
+    public static double CpuSeconds(IEnumerable<int> pids) => pids.Sum(CpuSeconds);
+
+    /// <summary>
+    /// CPU seconds of a process and of its children: the process's utime + stime + cutime + cstime (children it has
+    /// reaped: PostgreSQL backends that ended) plus utime + stime + cutime + cstime of every live child (the
+    /// postmaster's backends and background workers are its direct children). Used for the database server.
+    /// </summary>
+    public static double TreeCpuSeconds(int rootPid)
+    {
+        long ticks = 0;
+        if (ReadStat(rootPid) is { } root) ticks += root.Utime + root.Stime + root.Cutime + root.Cstime;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == rootPid) continue;
+            if (ReadStat(pid) is { } child && child.Ppid == rootPid) ticks += child.Utime + child.Stime + child.Cutime + child.Cstime;
+        }
+        return ticks / ClockTicks;
+    }
+
+    private readonly record struct Stat(int Ppid, long Utime, long Stime, long Cutime, long Cstime);
+
+    private static Stat? ReadStat(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null; // ended meanwhile
+        }
+        var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        long F(int field) => long.Parse(rest[field - 3], CultureInfo.InvariantCulture);
+        return new Stat((int)F(4), F(14), F(15), F(16), F(17));
+    }
+
+    /// <summary>The highest VmHWM (peak RSS) of several processes, in kB: the peak of the largest node.</summary>
+    public static long MaxPeakRssKb(IEnumerable<int> pids) => pids.Max(p => StatusKb(p, "VmHWM"));
+
     /// <summary>A /proc/pid/status field in kB (VmHWM = peak RSS, VmRSS = current RSS).</summary>
     public static long StatusKb(int pid, string field)
     {
@@ -45,6 +86,11 @@ public static class ProcStats
         }
     }
 
+    public static void ResetPeakRss(IEnumerable<int> pids)
+    {
+        foreach (var pid in pids) ResetPeakRss(pid);
+    }
+
     /// <summary>CPU seconds the whole machine spent busy (all cores, /proc/stat: everything but idle and iowait).</summary>
     public static double MachineBusySeconds()
     {
@@ -56,4 +102,6 @@ public static class ProcStats
     }
 
     public static bool Alive(int pid) => Directory.Exists($"/proc/{pid}");
+
+    public static bool Alive(IEnumerable<int> pids) => pids.All(Alive);
 }

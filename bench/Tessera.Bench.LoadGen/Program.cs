@@ -5,7 +5,9 @@ using Tessera.Bench.LoadGen;
 
 // Tessera.Bench.LoadGen: token-workload load generator (see bench/README.md).
 //
-//   suite  --system name=flavor@url@pid@clientId@secret ... --out DIR [--meta KEY=VALUE ...]
+//   suite  --system name=flavor@url@pid@clientId@secret[@db=PID][@scenarios=a,b] ... --out DIR [--meta KEY=VALUE ...]
+//          (several nodes of one system: url1,url2,url3@pid1,pid2,pid3; db: the database server's main pid, whose
+//          CPU and its children's is reported apart; scenarios: this system runs only these)
 //          runs every scenario interleaved (A B C A B C ...), then the open-loop latency run, writes DIR/raw.json
 //          and the report (DIR/latest.md + PNG charts)
 //   run    --system ... --scenario refresh|client_credentials|introspection|login|refresh_fixed_rate [--rate R]
@@ -55,7 +57,7 @@ switch (command)
             {
                 foreach (var t in targets.Where(t => Runner.Applies(t, scenario)))
                 {
-                    if (!ProcStats.Alive(t.Pid)) throw new InvalidOperationException($"{t.Name} (pid {t.Pid}) is not running any more");
+                    if (!ProcStats.Alive(t.Pids)) throw new InvalidOperationException($"{t.Name} (pid {t.Pid}) is not running any more");
                     var r = await runner.RunAsync(t, scenario, rep);
                     results.Add(r);
                     Print(r);
@@ -67,11 +69,11 @@ switch (command)
         if (settings.FixedRate && settings.Scenarios.Contains(Runner.Refresh))
         {
             // Half of each system's own median maximum; Tessera's is the figure the targets speak of.
-            var rates = targets.ToDictionary(t => t.Name, t => 0.5 * Report.Median(results.Where(r => r.System == t.Name && r.Scenario == Runner.Refresh && r.Failure is null).Select(r => r.Throughput)));
+            var rates = targets.Where(t => Runner.Applies(t, Runner.RefreshFixedRate)).ToDictionary(t => t.Name, t => 0.5 * Report.Median(results.Where(r => r.System == t.Name && r.Scenario == Runner.Refresh && r.Failure is null).Select(r => r.Throughput)));
             Console.WriteLine("open-loop refresh at half of each system's median maximum: " + string.Join(", ", rates.Select(kv => $"{kv.Key} {kv.Value:F0}/s")));
             for (var rep = 1; rep <= settings.Reps; rep++)
             {
-                foreach (var t in targets.Where(t => rates[t.Name] >= 1))
+                foreach (var t in targets.Where(t => rates.GetValueOrDefault(t.Name) >= 1))
                 {
                     var r = await runner.RunAsync(t, Runner.RefreshFixedRate, rep, rates[t.Name]);
                     results.Add(r);
@@ -136,7 +138,7 @@ static void Print(RunResult r)
     if (r.Failure is not null) return;
     var errors = r.Errors.Count == 0 ? "" : " errors: " + string.Join(", ", r.Errors.Select(kv => $"{kv.Key}×{kv.Value}"));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"  [{r.Rep}] {r.Scenario,-19} {r.System,-14} {r.Throughput,9:F0}/s  p50 {r.P50Ms,6:F2} p90 {r.P90Ms,6:F2} p99 {r.P99Ms,7:F2} max {r.MaxMs,7:F1} ms  cpu {r.ServerCpuSeconds,5:F1}s ({r.ServerCpuUsPerOp:F0} µs/op)  rss {r.PeakRssMb:F0} MB  lost {r.SessionsLost}{errors}"));
+        $"  [{r.Rep}] {r.Scenario,-19} {r.System,-14} {r.Throughput,9:F0}/s  p50 {r.P50Ms,6:F2} p90 {r.P90Ms,6:F2} p99 {r.P99Ms,7:F2} max {r.MaxMs,7:F1} ms  cpu {r.ServerCpuSeconds,5:F1}s ({r.ServerCpuUsPerOp:F0} µs/op){(r.DatabaseCpuSeconds is { } db ? $" + db {db:F1}s ({r.DatabaseCpuUsPerOp:F0} µs/op)" : "")}  rss {r.PeakRssMb:F0} MB{(r.Nodes > 1 ? $" (largest of {r.Nodes} nodes; cpu per node {string.Join(" ", (r.ServerCpuSecondsPerNode ?? []).Select(c => c.ToString("F1", CultureInfo.InvariantCulture)))}s)" : "")}  lost {r.SessionsLost}{errors}"));
 }
 
 public sealed record RawResults(Settings Settings, Dictionary<string, string> Meta, DateTimeOffset Started, DateTimeOffset Finished, List<RunResult> Results);

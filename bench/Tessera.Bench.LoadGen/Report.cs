@@ -11,6 +11,9 @@ public static class Report
     public const string TesseraName = "tessera";
     public const string CeilingName = "ceiling";
 
+    /// <summary>Tessera itself ("tessera", on SQLite: the figures the targets speak of) and its other set-ups ("tessera-pg1", "tessera-pg3": PostgreSQL).</summary>
+    public static bool IsTessera(string system) => system == TesseraName || system.StartsWith(TesseraName + "-", StringComparison.Ordinal);
+
     private static readonly string[] ScenarioOrder = [Runner.Refresh, Runner.ClientCredentials, Runner.Introspection, Runner.Login, Runner.RefreshFixedRate, Runner.RefreshFixedRateFloor];
 
     private static readonly Dictionary<string, string> ScenarioTitles = new()
@@ -23,7 +26,14 @@ public static class Report
         [Runner.RefreshFixedRateFloor] = "Floor: the ceiling at Tessera's open-loop rate",
     };
 
-    private static readonly string[] Palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#9467bd", "#8c564b"];
+    private static readonly string[] Palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+    /// <summary>Each system keeps its colour whichever systems a run has.</summary>
+    private static readonly Dictionary<string, string> SystemColors = new()
+    {
+        [TesseraName] = "#1f77b4", ["openiddict"] = "#ff7f0e", ["oidc-provider"] = "#2ca02c", [CeilingName] = "#7f7f7f",
+        ["tessera-pg1"] = "#9467bd", ["tessera-pg3"] = "#8c564b",
+    };
 
     public static double Median(IEnumerable<double> values)
     {
@@ -53,7 +63,9 @@ public static class Report
     {
         var ok = raw.Results.Where(r => r.Failure is null).ToList();
         var systems = raw.Results.Select(r => r.System).Distinct().ToList();
-        var peers = systems.Where(s => s != TesseraName && s != CeilingName).ToList();
+        var peers = systems.Where(s => !IsTessera(s) && s != CeilingName).ToList();
+        var variants = systems.Where(s => IsTessera(s) && s != TesseraName).ToList();
+        var withDatabase = ok.Any(r => r.DatabaseCpuSeconds is not null);
         var scenarios = ScenarioOrder.Where(s => ok.Any(r => r.Scenario == s)).ToList();
         Figure Tp(string system, string scenario) => Fig(ok.Where(r => r.System == system && r.Scenario == scenario).Select(r => r.Throughput));
         Figure P99(string system, string scenario) => Fig(ok.Where(r => r.System == system && r.Scenario == scenario).Select(r => r.P99Ms));
@@ -69,6 +81,19 @@ public static class Report
             $"(A B C … A B C …); median (min–max) over the repetitions. Closed loop with {raw.Settings.Concurrency} virtual clients ({raw.Settings.LoginConcurrency} for the login flow).");
         md.AppendLine($"Tessera: {meta.GetValueOrDefault("tessera", "SQLite")}.");
         md.AppendLine();
+        var described = systems.Where(s => meta.ContainsKey("system:" + s)).ToList();
+        if (described.Count > 0)
+        {
+            md.AppendLine("Systems:");
+            md.AppendLine();
+            foreach (var s in described) md.AppendLine($"- `{s}`: {meta["system:" + s]}");
+            md.AppendLine();
+        }
+        if (meta.TryGetValue("postgres", out var postgres))
+        {
+            md.AppendLine($"PostgreSQL: {postgres}");
+            md.AppendLine();
+        }
         var other = ok.Where(r => r.Seconds > 0).Select(r => r.OtherCpuSeconds / r.Seconds).ToList();
         if (other.Count > 0 && Median(other) > 0.05)
         {
@@ -115,6 +140,11 @@ public static class Report
         }
         var lostTotal = ok.Where(r => r.System == TesseraName && r.Scenario is Runner.Refresh or Runner.RefreshFixedRate).Sum(r => r.SessionsLost);
         md.AppendLine($"| a rotating service loses no session | {lostTotal} sessions lost | {(lostTotal == 0 ? "yes" : "no")} |");
+        foreach (var v in variants.Where(v => Has(v, Runner.Refresh)))
+        {
+            var lost = ok.Where(r => r.System == v && r.Scenario is Runner.Refresh or Runner.RefreshFixedRate).Sum(r => r.SessionsLost);
+            md.AppendLine($"| {v}: a rotating service loses no session | {lost} sessions lost | {(lost == 0 ? "yes" : "no")} |");
+        }
         var micro = ReadMicro(outDir);
         if (micro.FirstOrDefault(m => m.Name.Contains("Validate", StringComparison.Ordinal)) is { } validate)
             md.AppendLine($"| resource-server validation ≥ 100k/s per core | baseline only (no ResourceServer library yet): raw JsonWebTokenHandler ES256 validation {F(1e9 / validate.MeanNs)}/s per core | n/a |");
@@ -151,18 +181,70 @@ public static class Report
             $"({meta.GetValueOrDefault("argon2", "m=19456 KiB, t=2, p=1")}) behind a real login form with antiforgery; both peers log the test user in without any password check.");
         md.AppendLine();
 
+        // ---- Tessera's other set-ups (PostgreSQL) ---------------------------------------------------------------
+        if (variants.Count > 0)
+        {
+            var bases = new List<string> { TesseraName };
+            bases.AddRange(variants.SkipLast(1));
+            bases.AddRange(peers);
+            if (systems.Contains(CeilingName)) bases.Add(CeilingName);
+            md.AppendLine("## Tessera on PostgreSQL (medians)");
+            md.AppendLine();
+            md.AppendLine("Each row's ops/s divided by the figure of the system named in the column (ceiling: as a percentage). " +
+                "CPU per operation: the Tessera processes (summed over the nodes) + PostgreSQL (postmaster and all its backends).");
+            md.AppendLine();
+            md.AppendLine("| scenario | system | ops/s | " + string.Join(" | ", bases.Select(b => $"/ {b}")) + " | Tessera CPU µs/op | PostgreSQL CPU µs/op |");
+            md.AppendLine("|---|---|---:|" + string.Concat(bases.Select(_ => "---:|")) + "---:|---:|");
+            foreach (var scenario in scenarios.Where(s => s is not (Runner.RefreshFixedRate or Runner.RefreshFixedRateFloor)))
+            {
+                foreach (var v in variants.Where(v => Has(v, scenario)))
+                {
+                    var t = Tp(v, scenario).Median;
+                    var row = new StringBuilder($"| {scenario} | {v} | {F(t)} |");
+                    foreach (var b in bases)
+                    {
+                        if (b == v || variants.IndexOf(b) > variants.IndexOf(v) || !Has(b, scenario) || Tp(b, scenario).Median == 0) { row.Append(" – |"); continue; }
+                        var bv = Tp(b, scenario).Median;
+                        row.Append(b == CeilingName ? $" {F(100 * t / bv)}% |" : $" {F(t / bv)}× |");
+                    }
+                    var rs = ok.Where(r => r.System == v && r.Scenario == scenario).ToList();
+                    var db = rs.Where(r => r.DatabaseCpuUsPerOp is not null).Select(r => r.DatabaseCpuUsPerOp!.Value).ToList();
+                    row.Append($" {F(Median(rs.Select(r => r.ServerCpuUsPerOp)))} | {(db.Count == 0 ? "–" : F(Median(db)))} |");
+                    md.AppendLine(row.ToString());
+                }
+            }
+            md.AppendLine();
+            if (variants.Any(v => Has(v, Runner.RefreshFixedRate)))
+            {
+                foreach (var v in variants.Where(v => Has(v, Runner.RefreshFixedRate)))
+                {
+                    var rate = ok.First(r => r.System == v && r.Scenario == Runner.RefreshFixedRate).TargetRate ?? 0;
+                    md.AppendLine($"- {v}: refresh p99 at half of its own maximum ({F(rate)}/s, open loop): {Mmm(P99(v, Runner.RefreshFixedRate))} ms.");
+                }
+                md.AppendLine();
+            }
+        }
+
         // ---- per-scenario detail ------------------------------------------------------------------------------
         md.AppendLine("## Every figure");
         md.AppendLine();
         md.AppendLine("Median (min–max) over the repetitions. Latency in ms from HdrHistogram (closed loop: send to answer; open loop: from the moment the request was due). " +
-            "Server CPU: utime+stime of the server's pid from /proc/pid/stat over the measured window, per successful operation. Peak RSS: VmHWM from /proc/pid/status, reset (clear_refs) at the start of each measured window.");
+            "Server CPU: utime+stime of the server's pid from /proc/pid/stat over the measured window, per successful operation" +
+            (withDatabase
+                ? "; with several nodes, summed over the nodes' pids. " +
+                  "PostgreSQL CPU: utime+stime of the postmaster and of all its children (backends, background workers; ended ones through the postmaster's cutime+cstime), per successful operation, and in cores; " +
+                  "\"–\" for the systems whose store runs inside the server process (SQLite) or in memory. " +
+                  "Peak RSS: VmHWM from /proc/pid/status, reset (clear_refs) at the start of each measured window; with several nodes, the largest node's (PostgreSQL's memory is not in it). " +
+                  "Other processes' CPU: the machine's busy time less the server, PostgreSQL and the load generator."
+                : ". Peak RSS: VmHWM from /proc/pid/status, reset (clear_refs) at the start of each measured window."));
         md.AppendLine();
         foreach (var scenario in scenarios)
         {
             md.AppendLine($"### {ScenarioTitles[scenario]}");
             md.AppendLine();
-            md.AppendLine("| system | ops/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/op | server CPU cores | peak RSS MB | load-gen CPU cores | other processes' CPU cores | errors | sessions lost |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+            md.AppendLine("| system | ops/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/op | server CPU cores | " + (withDatabase ? "PostgreSQL CPU µs/op (cores) | " : "") +
+                "peak RSS MB | load-gen CPU cores | other processes' CPU cores | errors | sessions lost |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|" + (withDatabase ? "---:|" : "") + "---:|---:|---:|---|---:|");
             foreach (var system in systems)
             {
                 var rs = ok.Where(r => r.System == system && r.Scenario == scenario).ToList();
@@ -170,14 +252,17 @@ public static class Report
                 if (rs.Count == 0 && failed.Count == 0) continue;
                 if (rs.Count == 0)
                 {
-                    md.AppendLine($"| {system} | failed: {failed[0].Failure} | | | | | | | | | | | |");
+                    md.AppendLine($"| {system} | failed: {failed[0].Failure} | | | | | | | | | | | {(withDatabase ? " |" : "")}");
                     continue;
                 }
                 var errors = rs.SelectMany(r => r.Errors).GroupBy(kv => kv.Key).Select(g => $"{g.Key} ×{g.Sum(kv => kv.Value)}").ToList();
                 var name = system + (rs[0].TargetRate is { } rate ? $" @ {F(rate)}/s" : "");
+                var dbRuns = rs.Where(r => r.DatabaseCpuSeconds is not null).ToList();
+                var dbCell = dbRuns.Count == 0 ? "–" : $"{F(Median(dbRuns.Select(r => r.DatabaseCpuUsPerOp ?? 0)))} ({F(Median(dbRuns.Select(r => r.DatabaseCpuSeconds!.Value / r.Seconds)))})";
+                var rssCell = Mmm(Fig(rs.Select(r => r.PeakRssMb))) + (rs[0].Nodes > 1 ? $", largest of {rs[0].Nodes} nodes" : "");
                 md.AppendLine($"| {name} | {Mmm(Fig(rs.Select(r => r.Throughput)))} | {Mmm(Fig(rs.Select(r => r.P50Ms)))} | {Mmm(Fig(rs.Select(r => r.P90Ms)))} | " +
                     $"{Mmm(Fig(rs.Select(r => r.P99Ms)))} | {Mmm(Fig(rs.Select(r => r.MaxMs)))} | {Mmm(Fig(rs.Select(r => r.ServerCpuUsPerOp)))} | " +
-                    $"{F(Median(rs.Select(r => r.ServerCpuSeconds / r.Seconds)))} | {Mmm(Fig(rs.Select(r => r.PeakRssMb)))} | {F(Median(rs.Select(r => r.LoadGenCpuSeconds / r.Seconds)))} | {F(Median(rs.Select(r => r.OtherCpuSeconds / r.Seconds)))} | " +
+                    $"{F(Median(rs.Select(r => r.ServerCpuSeconds / r.Seconds)))} | {(withDatabase ? dbCell + " | " : "")}{rssCell} | {F(Median(rs.Select(r => r.LoadGenCpuSeconds / r.Seconds)))} | {F(Median(rs.Select(r => r.OtherCpuSeconds / r.Seconds)))} | " +
                     $"{(errors.Count == 0 ? "none" : string.Join(", ", errors))}{(failed.Count > 0 ? $"; {failed.Count} run(s) failed" : "")} | {rs.Sum(r => r.SessionsLost)} |");
             }
             md.AppendLine();
@@ -186,7 +271,7 @@ public static class Report
         if (skipped.Count > 0)
         {
             md.AppendLine("Not run: " + string.Join("; ", skipped) + " (the ceiling has no users or login; node oidc-provider answers `unsupported_token_type` to the introspection of a JWT access token: " +
-                "it introspects only the opaque tokens it stores).");
+                "it introspects only the opaque tokens it stores" + (variants.Count > 0 ? "; the PostgreSQL set-ups run the scenarios of BENCH_PG_SCENARIOS" : "") + ").");
             md.AppendLine();
         }
 
@@ -229,7 +314,7 @@ public static class Report
     private static List<(string File, string Title)> Charts(string outDir, List<RunResult> ok, List<string> systems, List<string> scenarios)
     {
         var files = new List<(string, string)>();
-        Color ColorOf(string system) => Color.FromHex(Palette[systems.IndexOf(system) % Palette.Length]);
+        Color ColorOf(string system) => Color.FromHex(SystemColors.GetValueOrDefault(system) ?? Palette[systems.IndexOf(system) % Palette.Length]);
 
         // Throughput: one panel per scenario, one bar per system (median), whiskers min–max.
         var closed = scenarios.Where(s => s is not (Runner.RefreshFixedRate or Runner.RefreshFixedRateFloor)).ToList();

@@ -22,12 +22,23 @@ public sealed record RunResult
     public double P999Ms { get; init; }
     public double MaxMs { get; init; }
     public double MeanMs { get; init; }
+    /// <summary>Server processes (the system's nodes, summed).</summary>
+    public int Nodes { get; init; } = 1;
+    /// <summary>CPU seconds of the server processes over the window, summed over the nodes.</summary>
     public double ServerCpuSeconds { get; init; }
     /// <summary>Server CPU per successful operation, in microseconds.</summary>
     public double ServerCpuUsPerOp { get; init; }
+    /// <summary>CPU seconds of each node over the window, in the order of the nodes (several nodes only: shows the load was spread).</summary>
+    public double[]? ServerCpuSecondsPerNode { get; init; }
+    /// <summary>CPU seconds of the separate database server (PostgreSQL: postmaster and its children) over the window; null without one.</summary>
+    public double? DatabaseCpuSeconds { get; init; }
+    public double? DatabaseCpuUsPerOp { get; init; }
+    /// <summary>Peak RSS (VmHWM) of the largest node.</summary>
     public double PeakRssMb { get; init; }
+    /// <summary>Peak RSS of each node, in the order of the nodes (several nodes only).</summary>
+    public double[]? PeakRssPerNodeMb { get; init; }
     public double LoadGenCpuSeconds { get; init; }
-    /// <summary>CPU seconds that processes other than the server and the load generator used during the window (a shared machine).</summary>
+    /// <summary>CPU seconds that processes other than the server, its database server and the load generator used during the window (a shared machine).</summary>
     public double OtherCpuSeconds { get; init; }
     /// <summary>Open-loop runs: the fixed rate asked for (operations per second).</summary>
     public double? TargetRate { get; init; }
@@ -54,7 +65,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
         public static readonly Outcome Success = new(true, null);
     }
 
-    public static bool Applies(Target t, string scenario) => scenario switch
+    public static bool Applies(Target t, string scenario) => (t.Scenarios is null || t.Scenarios.Contains(scenario)) && scenario switch
     {
         Login => t.SupportsLogin,
         Introspection => t.SupportsJwtIntrospection,
@@ -130,7 +141,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     private static async Task<Outcome> RefreshOnce(OAuthClient c, List<SessionState> pool, int i, CancellationToken ct)
     {
         var s = pool[i];
-        var a = await c.RefreshAsync(s.RefreshToken, ct);
+        var a = await c.RefreshAsync(s, ct);
         if (a.Ok && a.RefreshToken is not null && a.AccessToken is not null)
         {
             s.RefreshToken = a.RefreshToken;
@@ -178,7 +189,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
         else
         {
             var pool = await SessionsAsync(t, 1);
-            var a = await client.RefreshAsync(pool[0].RefreshToken, CancellationToken.None);
+            var a = await client.RefreshAsync(pool[0], CancellationToken.None);
             if (!a.Ok || a.AccessToken is null || a.RefreshToken is null) throw new InvalidOperationException("could not refresh the introspection session: " + a.ErrorKey);
             pool[0].RefreshToken = a.RefreshToken;
             pool[0].AccessToken = token = a.AccessToken;
@@ -236,11 +247,8 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
             }
         })).ToArray();
 
-        var (cpu0, self0, busy0, seconds) = await MeasureWindowAsync(t, () => Volatile.Write(ref windowStart, Stopwatch.GetTimestamp()), () => Volatile.Write(ref windowEnd, Stopwatch.GetTimestamp()));
-        var cpu1 = ProcStats.CpuSeconds(t.Pid);
-        var self1 = ProcStats.CpuSeconds(Environment.ProcessId);
-        var busy1 = ProcStats.MachineBusySeconds();
-        var peak = ProcStats.StatusKb(t.Pid, "VmHWM");
+        var (before, seconds) = await MeasureWindowAsync(t, () => Volatile.Write(ref windowStart, Stopwatch.GetTimestamp()), () => Volatile.Write(ref windowEnd, Stopwatch.GetTimestamp()));
+        var after = Sample.Take(t);
         Volatile.Write(ref stop, 1);
         await Task.WhenAll(workers);
 
@@ -249,23 +257,33 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
         var mergedErrors = new Dictionary<string, long>();
         foreach (var e in errors)
             foreach (var (k, v) in e) mergedErrors[k] = mergedErrors.GetValueOrDefault(k) + v;
-        return Result(t, scenario, rep, concurrency, seconds, successes.Sum(), mergedErrors, lost.Sum(), all, cpu1 - cpu0, peak, self1 - self0, null)
-            with { OtherCpuSeconds = Math.Max(0, busy1 - busy0 - (cpu1 - cpu0) - (self1 - self0)) };
+        return Result(t, scenario, rep, concurrency, seconds, successes.Sum(), mergedErrors, lost.Sum(), all, before, after, null);
+    }
+
+    /// <summary>The /proc figures at one moment: the server's nodes, their database server, the load generator, the machine.</summary>
+    private sealed record Sample(double[] NodeCpu, double? DatabaseCpu, double Self, double Busy, long[] PeakRssKb)
+    {
+        public double Cpu => NodeCpu.Sum();
+
+        public static Sample Take(Target t) => new(
+            t.Pids.Select(ProcStats.CpuSeconds).ToArray(),
+            t.DatabasePid is { } db ? ProcStats.TreeCpuSeconds(db) : null,
+            ProcStats.CpuSeconds(Environment.ProcessId),
+            ProcStats.MachineBusySeconds(),
+            t.Pids.Select(p => ProcStats.StatusKb(p, "VmHWM")).ToArray());
     }
 
     /// <summary>Warm-up, then the measured window: CPU read and peak RSS reset at its start.</summary>
-    private async Task<(double Cpu0, double Self0, double Busy0, double Seconds)> MeasureWindowAsync(Target t, Action start, Action end)
+    private async Task<(Sample Before, double Seconds)> MeasureWindowAsync(Target t, Action start, Action end)
     {
         await Task.Delay(TimeSpan.FromSeconds(settings.WarmupSeconds));
-        ProcStats.ResetPeakRss(t.Pid);
-        var cpu0 = ProcStats.CpuSeconds(t.Pid);
-        var self0 = ProcStats.CpuSeconds(Environment.ProcessId);
-        var busy0 = ProcStats.MachineBusySeconds();
+        ProcStats.ResetPeakRss(t.Pids);
+        var before = Sample.Take(t);
         var sw = Stopwatch.StartNew();
         start();
         await Task.Delay(TimeSpan.FromSeconds(settings.DurationSeconds));
         end();
-        return (cpu0, self0, busy0, sw.Elapsed.TotalSeconds);
+        return (before, sw.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -287,8 +305,8 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
         var begin = Stopwatch.GetTimestamp();
         var warmEnd = begin + (long)(settings.WarmupSeconds * freq);
         var end = warmEnd + (long)(settings.DurationSeconds * freq);
-        ProcStats.ResetPeakRss(t.Pid);
-        double cpu0 = double.NaN, self0 = 0, busy0 = 0;
+        ProcStats.ResetPeakRss(t.Pids);
+        Sample? before = null;
         long sent = 0;
 
         async Task Fire(int slot, long due)
@@ -327,12 +345,10 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
         {
             var now = Stopwatch.GetTimestamp();
             if (now >= end) break;
-            if (double.IsNaN(cpu0) && now >= warmEnd)
+            if (before is null && now >= warmEnd)
             {
-                ProcStats.ResetPeakRss(t.Pid);
-                cpu0 = ProcStats.CpuSeconds(t.Pid);
-                self0 = ProcStats.CpuSeconds(Environment.ProcessId);
-                busy0 = ProcStats.MachineBusySeconds();
+                ProcStats.ResetPeakRss(t.Pids);
+                before = Sample.Take(t);
             }
             var dueCount = (long)((now - begin) / freq * rate);
             while (sent < dueCount)
@@ -345,29 +361,34 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
             }
             await Task.Delay(1);
         }
-        var cpu1 = ProcStats.CpuSeconds(t.Pid);
-        var self1 = ProcStats.CpuSeconds(Environment.ProcessId);
-        var busy1 = ProcStats.MachineBusySeconds();
-        var peak = ProcStats.StatusKb(t.Pid, "VmHWM");
+        var after = Sample.Take(t);
+        before ??= after;
         var drain = Stopwatch.StartNew();
         while (Interlocked.Read(ref inFlight) > 0 && drain.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(5);
         lock (gate)
-            return Result(t, RefreshFixedRate, rep, pool.Count, settings.DurationSeconds, successes, errors, lost, h, cpu1 - cpu0, peak, self1 - self0, rate)
-                with { OtherCpuSeconds = Math.Max(0, busy1 - busy0 - (cpu1 - cpu0) - (self1 - self0)) };
+            return Result(t, RefreshFixedRate, rep, pool.Count, settings.DurationSeconds, successes, errors, lost, h, before, after, rate);
     }
 
     private static RunResult Result(Target t, string scenario, int rep, int concurrency, double seconds, long successes, Dictionary<string, long> errors,
-        long lost, LongHistogram h, double cpu, long peakKb, double selfCpu, double? rate)
+        long lost, LongHistogram h, Sample before, Sample after, double? rate)
     {
         double Ms(double percentile) => h.TotalCount == 0 ? 0 : h.GetValueAtPercentile(percentile) / 1000.0;
+        var cpu = after.Cpu - before.Cpu;
+        var selfCpu = after.Self - before.Self;
+        double? dbCpu = after.DatabaseCpu is { } d1 && before.DatabaseCpu is { } d0 ? Math.Max(0, d1 - d0) : null;
+        var peakKb = after.PeakRssKb.Max();
         return new RunResult
         {
             System = t.Name, Scenario = scenario, Rep = rep, Concurrency = concurrency, Seconds = seconds, Successes = successes,
             Throughput = successes / seconds, Errors = errors, SessionsLost = lost,
             P50Ms = Ms(50), P90Ms = Ms(90), P99Ms = Ms(99), P999Ms = Ms(99.9), MaxMs = h.TotalCount == 0 ? 0 : h.GetMaxValue() / 1000.0,
             MeanMs = h.TotalCount == 0 ? 0 : h.GetMean() / 1000.0,
-            ServerCpuSeconds = cpu, ServerCpuUsPerOp = successes == 0 ? 0 : cpu / successes * 1e6,
-            PeakRssMb = peakKb / 1024.0, LoadGenCpuSeconds = selfCpu, TargetRate = rate,
+            Nodes = t.Nodes, ServerCpuSeconds = cpu, ServerCpuUsPerOp = successes == 0 ? 0 : cpu / successes * 1e6,
+            ServerCpuSecondsPerNode = t.Nodes > 1 ? after.NodeCpu.Zip(before.NodeCpu, (a, b) => a - b).ToArray() : null,
+            DatabaseCpuSeconds = dbCpu, DatabaseCpuUsPerOp = dbCpu is { } db && successes > 0 ? db / successes * 1e6 : null,
+            PeakRssMb = peakKb / 1024.0, PeakRssPerNodeMb = t.Nodes > 1 ? after.PeakRssKb.Select(k => k / 1024.0).ToArray() : null,
+            LoadGenCpuSeconds = selfCpu, TargetRate = rate,
+            OtherCpuSeconds = Math.Max(0, after.Busy - before.Busy - cpu - selfCpu - (dbCpu ?? 0)),
         };
     }
 }

@@ -13,13 +13,27 @@ public enum Flavor
     Ceiling,
 }
 
-/// <summary>A system under test: name, base URL, server pid (for /proc), and the one confidential client.</summary>
-public sealed record Target(string Name, Flavor Flavor, string BaseUrl, int Pid, string ClientId, string ClientSecret)
+/// <summary>
+/// A system under test: name, one base URL and server pid per node (for /proc), and the one confidential client.
+/// With several nodes the load generator acts as a load balancer without affinity: requests go round-robin over the
+/// nodes, and each session's successive refreshes go to successive nodes, so every rotation crosses nodes.
+/// </summary>
+public sealed record Target(string Name, Flavor Flavor, IReadOnlyList<string> BaseUrls, IReadOnlyList<int> Pids, string ClientId, string ClientSecret)
 {
     public const string RedirectUri = "https://app.example.com/callback";
     public const string Scope = "offline_access api";
     public string Username { get; init; } = "benchuser";
     public string Password { get; init; } = "bench-password-4711";
+
+    /// <summary>The database server's main pid (PostgreSQL's postmaster): its CPU and its children's is measured apart.</summary>
+    public int? DatabasePid { get; init; }
+
+    /// <summary>The scenarios this system takes part in; null: all that apply.</summary>
+    public IReadOnlyList<string>? Scenarios { get; init; }
+
+    public string BaseUrl => BaseUrls[0];
+    public int Pid => Pids[0];
+    public int Nodes => BaseUrls.Count;
 
     public bool SupportsLogin => Flavor != Flavor.Ceiling;
 
@@ -29,13 +43,16 @@ public sealed record Target(string Name, Flavor Flavor, string BaseUrl, int Pid,
     public string BasicHeader => "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(
         Uri.EscapeDataString(ClientId) + ":" + Uri.EscapeDataString(ClientSecret)));
 
-    /// <summary>name=flavor@url@pid@clientId@secret</summary>
+    /// <summary>
+    /// name=flavor@url@pid@clientId@secret[@option...]. Several nodes: url1,url2,url3 and pid1,pid2,pid3 (same order).
+    /// Options: db=PID (the database server's main pid), scenarios=a,b,c (only these scenarios).
+    /// </summary>
     public static Target Parse(string spec)
     {
         var eq = spec.IndexOf('=');
         var name = spec[..eq];
         var parts = spec[(eq + 1)..].Split('@');
-        if (parts.Length != 5) throw new ArgumentException($"--system {spec}: expected name=flavor@url@pid@clientId@secret");
+        if (parts.Length < 5) throw new ArgumentException($"--system {spec}: expected name=flavor@url@pid@clientId@secret[@db=PID][@scenarios=a,b]");
         var flavor = parts[0].ToLowerInvariant() switch
         {
             "tessera" => Flavor.Tessera,
@@ -44,6 +61,22 @@ public sealed record Target(string Name, Flavor Flavor, string BaseUrl, int Pid,
             "ceiling" => Flavor.Ceiling,
             var f => throw new ArgumentException("unknown flavor " + f),
         };
-        return new Target(name, flavor, parts[1].TrimEnd('/'), int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), parts[3], parts[4]);
+        var urls = parts[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(u => u.TrimEnd('/')).ToList();
+        var pids = parts[2].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        if (urls.Count == 0 || urls.Count != pids.Count) throw new ArgumentException($"--system {spec}: one pid per URL");
+        int? db = null;
+        List<string>? scenarios = null;
+        foreach (var option in parts.Skip(5))
+        {
+            var (key, value) = option.IndexOf('=') is var i and > 0 ? (option[..i], option[(i + 1)..]) : (option, "");
+            switch (key)
+            {
+                case "db": db = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "scenarios": scenarios = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList(); break;
+                default: throw new ArgumentException($"--system {spec}: unknown option {option}");
+            }
+        }
+        return new Target(name, flavor, urls, pids, parts[3], parts[4]) { DatabasePid = db, Scenarios = scenarios };
     }
 }
