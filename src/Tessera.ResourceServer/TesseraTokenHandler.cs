@@ -53,7 +53,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         var key = ValidatedTokenCache.KeyOf(token);
         if (_cache.TryGet(key, now, out var cached))
         {
-            if (_revocations.IsRevoked(cached.SessionId, cached.Subject, cached.IssuedAt))
+            if (_revocations.IsRevoked(cached.SessionId, cached.Subject, cached.ClientId, cached.IssuedAt))
             {
                 _cache.Remove(key);
                 Log.RevokedTokenRefused(_logger, cached.ClientId, fromCache: true);
@@ -102,7 +102,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         if (validated.TryGetClaim("cnf", out _)) return Refuse("The token is bound to a key; it cannot be used as a bearer token.");
         validated.TryGetPayloadValue<string>("sid", out var sid);
 
-        if (_revocations.IsRevoked(sid, sub, iat))
+        if (_revocations.IsRevoked(sid, sub, clientId, iat))
         {
             Log.RevokedTokenRefused(_logger, clientId, fromCache: false);
             return Refuse("The token's session was revoked.");
