@@ -25,9 +25,11 @@ public static class UserSessionsRevocation
     public static async Task<int> RevokeAllAsync(ITesseraStore store, IRevocationPublisher publisher, string userId, DateTimeOffset watermark, string reason, CancellationToken ct)
     {
         var revoked = await store.Sessions.RevokeByUserAsync(userId, watermark, reason, ct);
-        // Sessions that had ended before (revoked earlier, with their own event then) need nothing more.
+        // The sessions this call revoked (whatever their start: one may have started in the watermark's own millisecond),
+        // and any still live that started before the watermark. Sessions that had ended before (revoked earlier, with
+        // their own event then) need nothing more.
         var ended = (await store.Sessions.ListByUserAsync(userId, ct))
-            .Where(s => s.CreatedAt < watermark && (s.RevokedAt is null || s.RevokedAt >= watermark))
+            .Where(s => s.RevokedAt >= watermark || (s.RevokedAt is null && s.CreatedAt < watermark))
             .ToList();
         foreach (var s in ended) await publisher.SessionRevokedAsync(s, reason, watermark, ct);
         await publisher.UserRevokedBeforeAsync(userId, watermark, reason, watermark, ct);
