@@ -31,8 +31,10 @@ public static class UserSessionsRevocation
         var ended = (await store.Sessions.ListByUserAsync(userId, ct))
             .Where(s => s.RevokedAt >= watermark || (s.RevokedAt is null && s.CreatedAt < watermark))
             .ToList();
-        foreach (var s in ended) await publisher.SessionRevokedAsync(s, reason, watermark, ct);
+        // The watermark first: a receiver applies events in order, so once it refuses an old session's token it also
+        // knows the watermark.
         await publisher.UserRevokedBeforeAsync(userId, watermark, reason, watermark, ct);
+        foreach (var s in ended) await publisher.SessionRevokedAsync(s, reason, watermark, ct);
         return revoked;
     }
 }
