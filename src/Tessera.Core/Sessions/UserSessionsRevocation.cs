@@ -11,8 +11,8 @@ public static class UserSessionsRevocation
 {
     /// <summary>
     /// Call after the user's <see cref="Users.User.RevokedBefore"/> = <paramref name="watermark"/> was saved (from
-    /// <see cref="RevocationTimes.Watermark"/>). Revokes the sessions that are still live, then publishes a CAEP
-    /// session-revoked for each session that started before the watermark and a user watermark.
+    /// <see cref="RevocationTimes.Watermark"/>). Revokes the sessions that are still live, then publishes the user's
+    /// watermark and a CAEP session-revoked for each session that ended.
     /// <para>
     /// Access tokens carry <c>iat</c> in whole seconds, so the feed's watermark can only void the seconds <em>before</em>
     /// the watermark's own: voiding that second too would refuse a sign-in made right after (the same second). The
