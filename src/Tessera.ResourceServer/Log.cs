@@ -8,14 +8,14 @@ internal static partial class Log
     [LoggerMessage(1, LogLevel.Debug, "Access token refused: {Reason}.")]
     public static partial void TokenInvalid(ILogger logger, string reason);
 
-    [LoggerMessage(2, LogLevel.Information, "Access token of client {ClientId} refused: its session was revoked (cached: {FromCache}).")]
+    [LoggerMessage(2, LogLevel.Information, "Access token of client {ClientId} refused: it was revoked (cached: {FromCache}).")]
     public static partial void RevokedTokenRefused(ILogger logger, string clientId, bool fromCache);
 
     [LoggerMessage(10, LogLevel.Information, "Following Tessera's revocation feed at {Endpoint} as {Receiver} for scheme {Scheme}.")]
     public static partial void PollerStarting(ILogger logger, string endpoint, string receiver, string scheme);
 
-    [LoggerMessage(11, LogLevel.Debug, "Revocation feed: {Applied} events applied, {Ignored} ignored, {Pruned} expired entries dropped; {Sessions} sessions and {Users} user watermarks held.")]
-    public static partial void PollProcessed(ILogger logger, int applied, int ignored, int pruned, int sessions, int users);
+    [LoggerMessage(11, LogLevel.Debug, "Revocation feed: {Applied} events applied, {Ignored} ignored, {Pruned} expired entries dropped; {Sessions} sessions, {Users} user and {Clients} client watermarks held.")]
+    public static partial void PollProcessed(ILogger logger, int applied, int ignored, int pruned, int sessions, int users, int clients);
 
     [LoggerMessage(12, LogLevel.Warning, "Revocation feed poll failed ({Failures} in a row); next try in {Delay}.")]
     public static partial void PollFailed(ILogger logger, Exception exception, int failures, TimeSpan delay);

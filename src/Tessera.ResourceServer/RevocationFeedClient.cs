@@ -144,7 +144,7 @@ internal sealed class RevocationFeedClient : IDisposable
             }
             var pruned = _state.Prune();
             _state.MarkSynced();
-            Log.PollProcessed(_logger, applied, ignored, pruned, _state.SessionCount, _state.UserCount);
+            Log.PollProcessed(_logger, applied, ignored, pruned, _state.SessionCount, _state.UserCount, _state.ClientCount);
             return new Outcome(sets.Count, applied, ignored, more, stalled);
         }
     }
@@ -201,16 +201,30 @@ internal sealed class RevocationFeedClient : IDisposable
             _state.RevokeSession(sessionId, _window);
             changed = true;
         }
+        // Tessera's revoked_before: the subject's access tokens with an iat before it (whole seconds) are void. The
+        // subject (SSF sub_id) is a user (iss_sub: its sub) or a client (a complex subject naming only the application).
         if (claims.TryGetProperty("revoked_before", out var rb) && rb.TryGetInt64(out var revokedBefore)
-            && claims.TryGetProperty("sub_id", out var subId) && subId.ValueKind == JsonValueKind.Object
-            && subId.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String && sub.GetString() is { Length: > 0 } subject)
+            && claims.TryGetProperty("sub_id", out var subId) && subId.ValueKind == JsonValueKind.Object)
         {
-            _state.RevokeBefore(subject, revokedBefore, _window);
-            changed = true;
+            if (StringMember(subId, "sub") is { } subject)
+            {
+                _state.RevokeBefore(subject, revokedBefore, _window);
+                changed = true;
+            }
+            else if (StringMember(subId, "format") == "complex" && !subId.TryGetProperty("user", out _) && !subId.TryGetProperty("session", out _)
+                && subId.TryGetProperty("application", out var application) && application.ValueKind == JsonValueKind.Object
+                && StringMember(application, "id") is { } clientId)
+            {
+                _state.RevokeClientBefore(clientId, revokedBefore, _window);
+                changed = true;
+            }
         }
         if (!changed) Log.EventIgnored(_logger, jti);
         return (changed ? EventResult.Applied : EventResult.Ignored, null);
     }
+
+    private static string? StringMember(JsonElement o, string name) =>
+        o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s ? s : null;
 
     private static async Task<string> ErrorCodeAsync(HttpResponseMessage response, CancellationToken ct)
     {

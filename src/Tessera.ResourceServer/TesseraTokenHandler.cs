@@ -73,7 +73,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
         var key = ValidatedTokenCache.KeyOf(token);
         if (_cache.TryGet(key, now, out var cached))
         {
-            if (_revocations.IsRevoked(cached.SessionId, cached.Subject, cached.IssuedAt))
+            if (_revocations.IsRevoked(cached.SessionId, cached.Subject, cached.ClientId, cached.IssuedAt))
             {
                 _cache.Remove(key);
                 Log.RevokedTokenRefused(_logger, cached.ClientId, fromCache: true);
@@ -125,7 +125,7 @@ internal sealed class TesseraTokenHandler : JsonWebTokenHandler
             return Refuse("The token is bound to a key by a confirmation method this API does not support.");
         validated.TryGetPayloadValue<string>("sid", out var sid);
 
-        if (_revocations.IsRevoked(sid, sub, iat))
+        if (_revocations.IsRevoked(sid, sub, clientId, iat))
         {
             Log.RevokedTokenRefused(_logger, clientId, fromCache: false);
             return Refuse("The token's session was revoked.");

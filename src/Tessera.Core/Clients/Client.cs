@@ -9,6 +9,12 @@ public sealed record Client
     /// <summary>SHA-256 of the client secret (generated secrets are high-entropy), or null for public clients.</summary>
     public byte[]? SecretHash { get; init; }
 
+    /// <summary>
+    /// When the secret was last rotated. Access tokens the client obtained before it (whole seconds, see
+    /// <see cref="Sessions.RevocationTimes.AfterSecondOf"/>) are no longer active: they may have been obtained with the old secret.
+    /// </summary>
+    public DateTimeOffset? SecretRotatedAt { get; init; }
+
     /// <summary>A JWK Set of public keys for private_key_jwt authentication (RFC 7523), as JSON; null for secret or public clients.</summary>
     public string? Jwks { get; init; }
 

@@ -1,17 +1,29 @@
 namespace Tessera.Core.Sessions;
 
 /// <summary>
-/// One entry of the revocation feed: a session that ended, or (with <see cref="RevokedBefore"/>) "every session of
-/// this user that started before T". Resource servers drop the matching access tokens before they expire.
+/// One entry of the revocation feed: a session that ended; or, with <see cref="RevokedBefore"/>, "every access token of
+/// this user (or, with no user, of this client) issued before T". Resource servers drop the matching access tokens
+/// before they expire.
 /// </summary>
 public sealed record RevocationEvent
 {
     public long Id { get; init; }
+
+    /// <summary>When the revocation happened (CAEP <c>event_timestamp</c>).</summary>
     public required DateTimeOffset At { get; init; }
-    public required string UserId { get; init; }
+
+    /// <summary>The user; null only for a client's watermark (<see cref="ClientId"/> with <see cref="RevokedBefore"/>).</summary>
+    public string? UserId { get; init; }
     public string? SessionId { get; init; }
     public string? ClientId { get; init; }
+
+    /// <summary>
+    /// A watermark: access tokens of the subject whose <c>iat</c> (whole seconds) is before this instant's whole second
+    /// are void. Published in whole seconds, so the publisher picks the instant (see <see cref="RevocationTimes"/>).
+    /// </summary>
     public DateTimeOffset? RevokedBefore { get; init; }
+
+    /// <summary>One of <see cref="RevocationReasons"/>; it also picks the CAEP event type of the SET.</summary>
     public required string Reason { get; init; }
 }
 

@@ -40,6 +40,8 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
     public async Task<User> UpdateUserAsync(User user, bool? disabled, DateTimeOffset? lockedUntil, bool unlock, string? password, IReadOnlyList<string>? scopes, bool allScopes, string actor, CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        // Millisecond precision, like the sessions' start times: a sign-in right after this is not taken for an older one.
+        var watermark = RevocationTimes.Watermark(now);
         var what = new List<string>();
         string? passwordHash = null;
         if (password is not null)
@@ -60,11 +62,11 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         {
             var changed = u;
             // A password reset voids every session that started before it.
-            if (passwordHash is not null) changed = changed with { PasswordHash = passwordHash, RevokedBefore = now };
+            if (passwordHash is not null) changed = changed with { PasswordHash = passwordHash, RevokedBefore = watermark };
             if (disabled is { } off)
             {
                 changed = changed with { Disabled = off };
-                if (off) changed = changed with { RevokedBefore = now };
+                if (off) changed = changed with { RevokedBefore = watermark };
             }
             if (lockedUntil is { } until) changed = changed with { LockedUntil = until };
             if (unlock) changed = changed with { LockedUntil = null };
@@ -77,20 +79,35 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         await AuditAsync(AuditTypes.UserChanged, user.Id, null, null, string.Join(", ", what) + " by " + actor, ct);
         if (saved.RevokedBefore != before.RevokedBefore)
         {
-            var reason = disabled == true ? RevocationReasons.UserDisabled : RevocationReasons.AdminRevoked;
-            await store.Sessions.RevokeByUserAsync(user.Id, now, reason, ct);
-            await publisher.UserRevokedBeforeAsync(user.Id, now, reason, ct);
+            // Sessions end: at the next refresh (the watermark, and each session revoked) and at the resource servers.
+            var reason = disabled == true ? RevocationReasons.UserDisabled : passwordHash is not null ? RevocationReasons.PasswordReset : RevocationReasons.AdminRevoked;
+            await UserSessionsRevocation.RevokeAllAsync(store, publisher, user.Id, watermark, reason, ct);
+        }
+        else if (lockedUntil is { } lockEnd && lockEnd > now)
+        {
+            // A lock keeps the sessions (they refresh again once unlocked) but the refresh token endpoint refuses them
+            // while it lasts; the access tokens already out are voided at the resource servers.
+            await publisher.UserRevokedBeforeAsync(user.Id, RevocationTimes.AfterSecondOf(now), RevocationReasons.UserLocked, now, ct);
+        }
+        else if (Narrowed(before.AllowedScopes, saved.AllowedScopes))
+        {
+            // The next refresh drops what was taken away; until then the access tokens already out carry it, so they are
+            // voided at the resource servers and the clients refresh to a narrower token.
+            await publisher.UserRevokedBeforeAsync(user.Id, RevocationTimes.AfterSecondOf(now), RevocationReasons.PermissionsChanged, now, ct);
         }
         return saved;
     }
 
+    /// <summary>True when <paramref name="after"/> allows less than <paramref name="before"/> (null allows everything the client may have).</summary>
+    private static bool Narrowed(IReadOnlyList<string>? before, IReadOnlyList<string>? after) =>
+        after is not null && (before is null || before.Any(s => !after.Contains(s, StringComparer.Ordinal)));
+
     public async Task<int> RevokeUserSessionsAsync(User user, string actor, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        await SaveUserAsync(user, u => u with { RevokedBefore = now }, ct);
-        var n = await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
+        var watermark = RevocationTimes.Watermark(time.GetUtcNow());
+        await SaveUserAsync(user, u => u with { RevokedBefore = watermark }, ct);
+        var n = await UserSessionsRevocation.RevokeAllAsync(store, publisher, user.Id, watermark, RevocationReasons.AdminRevoked, ct);
         await AuditAsync(AuditTypes.SessionRevoked, user.Id, null, null, $"all {n} sessions revoked by {actor}", ct);
-        await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
         return n;
     }
 
@@ -115,11 +132,10 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
 
     public async Task DeleteUserAsync(User user, string actor, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
+        // The sessions are listed (for their feed events) while the user still exists; none can start after the delete.
+        await UserSessionsRevocation.RevokeAllAsync(store, publisher, user.Id, RevocationTimes.Watermark(time.GetUtcNow()), RevocationReasons.AdminRevoked, ct);
         await store.Users.DeleteAsync(user.Id, ct);
         await AuditAsync(AuditTypes.UserChanged, user.Id, null, null, "user deleted by " + actor, ct);
-        await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.AdminRevoked, ct);
     }
 
     /// <summary>Creates or replaces a client; a new confidential client gets a generated secret, returned once.</summary>
@@ -149,7 +165,12 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         // private_key_jwt clients (a registered JWK Set) are confidential without a secret.
         if (confidential && client.Jwks is null && existing?.SecretHash is null)
             secret = Handles.NewClientSecret();
-        var saved = client with { SecretHash = !confidential || client.Jwks is not null ? null : secret is not null ? Handles.Hash(secret) : existing!.SecretHash };
+        var saved = client with
+        {
+            SecretHash = !confidential || client.Jwks is not null ? null : secret is not null ? Handles.Hash(secret) : existing!.SecretHash,
+            // An update keeps the last rotation: tokens obtained before it stay inactive.
+            SecretRotatedAt = existing?.SecretRotatedAt,
+        };
         if (saved.IsPublic && !saved.Refresh.Rotate) saved = saved with { Refresh = saved.Refresh with { Rotate = true } };
         await store.Clients.SaveAsync(saved, ct);
         await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, (isNew ? "client created by " : "client updated by ") + actor, ct);
@@ -161,9 +182,18 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         if (client.IsPublic) throw new AdminException("Public clients have no secret.", "id");
         // A private_key_jwt client has no secret; making one would add a second, weaker way to authenticate as it.
         if (client.SecretHash is null) throw new AdminException("This client authenticates with private_key_jwt and has no secret to rotate.", "id");
+        var now = time.GetUtcNow();
         var secret = Handles.NewClientSecret();
-        await store.Clients.SaveAsync(client with { SecretHash = Handles.Hash(secret) }, ct);
+        // From now on the old secret authenticates nothing, so no refresh token of this client can be used with it.
+        // The client's sessions are NOT revoked: a refresh token is useless without the client's credentials, so the
+        // legitimate client carries on with the new secret and its users stay signed in (rotation stays routine, not
+        // something operators put off because it logs everyone out). What the old secret may already have obtained
+        // are access tokens: every token of this client issued up to now (client_credentials, or a refresh made with a
+        // stolen refresh token and the old secret) is voided at the token service (introspection, userinfo, admin API)
+        // and, through the feed, at the resource servers. The legitimate client refreshes or asks again.
+        await store.Clients.SaveAsync(client with { SecretHash = Handles.Hash(secret), SecretRotatedAt = now }, ct);
         await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, "secret rotated by " + actor, ct);
+        await publisher.ClientRevokedBeforeAsync(client.Id, RevocationTimes.AfterSecondOf(now), RevocationReasons.ClientSecretRotated, now, ct);
         return secret;
     }
 

@@ -99,14 +99,12 @@ public static class AccountEndpoint
         var ct = http.RequestAborted;
         var (user, refusal) = await CheckPostAsync(http, store, af, time);
         if (refusal is not null) return refusal;
-        var now = time.GetUtcNow();
-        var live = (await store.Sessions.ListByUserAsync(user!.Id, ct)).Where(s => s.RevokedAt is null).ToList();
+        // Millisecond precision, like the sessions' start times: a sign-in right after this is not taken for an older one.
+        var watermark = RevocationTimes.Watermark(time.GetUtcNow());
         // Re-applied to a fresh copy if the user was saved meanwhile (optimistic concurrency), so nothing else is undone.
-        await store.Users.UpdateAsync(user, u => u with { RevokedBefore = now }, ct);
-        await store.Sessions.RevokeByUserAsync(user.Id, now, RevocationReasons.UserRevoked, ct);
-        await store.Audit.AppendAsync(new AuditEvent { At = now, Type = AuditTypes.SessionRevoked, UserId = user.Id, IpAddress = http.Connection.RemoteIpAddress?.ToString(), Reason = $"signed out everywhere ({live.Count} sessions)" }, ct);
-        await publisher.UserRevokedBeforeAsync(user.Id, now, RevocationReasons.UserRevoked, ct);
-        foreach (var s in live) await publisher.SessionRevokedAsync(s, RevocationReasons.UserRevoked, now, ct);
+        await store.Users.UpdateAsync(user!, u => u with { RevokedBefore = watermark }, ct);
+        var n = await UserSessionsRevocation.RevokeAllAsync(store, publisher, user!.Id, watermark, RevocationReasons.UserRevoked, ct);
+        await store.Audit.AppendAsync(new AuditEvent { At = watermark, Type = AuditTypes.SessionRevoked, UserId = user.Id, IpAddress = http.Connection.RemoteIpAddress?.ToString(), Reason = $"signed out everywhere ({n} sessions)" }, ct);
         await http.SignOutAsync(TesseraApp.BrowserScheme);
         return Results.Extensions.RedirectWithStatus("/login?returnUrl=%2Faccount", StatusCodes.Status303SeeOther);
     }
@@ -142,6 +140,7 @@ public static class AccountEndpoint
         RevocationReasons.ClientRevoked => "The application signed out.",
         RevocationReasons.Logout => "You signed out.",
         RevocationReasons.UserDisabled => "Ended because the account was disabled.",
+        RevocationReasons.PasswordReset => "Ended because the password was reset.",
         null when now >= s.AbsoluteExpiresAt => "Expired: sessions last at most their maximum lifetime.",
         null => "Expired after a period without use.",
         var other => "Ended (" + other + ").",

@@ -113,9 +113,20 @@ public static class AuthorizeEndpoint
         http.User = result.Principal;
         var user = await store.Users.FindByIdAsync(sub, ct);
         if (user is null || user.Disabled || user.IsLocked(time.GetUtcNow())) return null;
-        if (user.RevokedBefore is { } watermark && AuthTimeOf(result.Principal) is { } at && at < watermark) return null;
+        if (user.RevokedBefore is { } watermark && SignedInAt(result.Principal) is { } at && at < watermark) return null;
         return user;
     }
+
+    /// <summary>The browser session's sign-in instant in Unix milliseconds (auth_time has whole seconds only).</summary>
+    public const string SignedInAtClaim = "tessera_signed_in_ms";
+
+    /// <summary>
+    /// When the browser session signed in, to the millisecond, for the "revoked before" watermark (also in milliseconds):
+    /// with whole seconds a sign-in right after "sign out everywhere" would look older than it and be refused.
+    /// A cookie from before this claim existed falls back to auth_time.
+    /// </summary>
+    private static DateTimeOffset? SignedInAt(ClaimsPrincipal principal) =>
+        long.TryParse(principal.FindFirstValue(SignedInAtClaim), out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : AuthTimeOf(principal);
 
     public static IReadOnlyList<string> AmrOf(ClaimsPrincipal principal) => principal.FindAll("amr").Select(c => c.Value).DefaultIfEmpty("pwd").ToList();
 

@@ -131,6 +131,7 @@ public static class LoginEndpoint
             new("sub", user.Id),
             new("name", user.Username),
             new("auth_time", now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new(AuthorizeEndpoint.SignedInAtClaim, now.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture)),
             new("bsid", Handles.NewId()),
         };
         claims.AddRange(amr.Select(a => new Claim("amr", a)));

@@ -20,6 +20,7 @@ public static class RevocationFeedEndpoint
     public const string Path = "/connect/revocations";
     public const string ReceiverScope = "tessera.revocations";
     public const string SessionRevokedEvent = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    public const string CredentialChangeEvent = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
     private const int MaxEventsCap = 1000;
     private static readonly TimeSpan LongPollMax = TimeSpan.FromSeconds(20);
     private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
@@ -86,26 +87,52 @@ public static class RevocationFeedEndpoint
         await OAuthResults.WriteJsonAsync(http, StatusCodes.Status200OK, new Dictionary<string, object> { ["sets"] = sets, ["moreAvailable"] = events.Count > max });
     }
 
-    /// <summary>An RFC 8417 SET: <c>typ: secevent+jwt</c>, jti = the event's position in the feed.</summary>
+    /// <summary>
+    /// An RFC 8417 SET: <c>typ: secevent+jwt</c>, jti = the event's position in the feed. RFC 8417 §2.2: "events" holds
+    /// one logical event, keyed by its type URI; the subject (SSF <c>sub_id</c>) says what it is about:
+    /// <list type="bullet">
+    /// <item>a session (complex subject: user + session, and Tessera's <c>sid</c> claim): CAEP session-revoked;</item>
+    /// <item>a user (<c>iss_sub</c>) with Tessera's <c>revoked_before</c> claim: the user's access tokens with an <c>iat</c>
+    /// before it are void. CAEP session-revoked, or credential-change (password, update) after a password reset;</item>
+    /// <item>a client (complex subject: <c>application</c>) with <c>revoked_before</c>: every access token the client
+    /// obtained before it is void. CAEP credential-change (credential type <c>client_secret</c>, update).</item>
+    /// </list>
+    /// </summary>
     private static string Sign(RevocationEvent e, string audience, string issuer, KeyRing.LoadedKey key)
     {
-        var subject = new Dictionary<string, object> { ["format"] = "iss_sub", ["iss"] = issuer, ["sub"] = e.UserId };
+        var user = e.UserId is null ? null : new Dictionary<string, object> { ["format"] = "iss_sub", ["iss"] = issuer, ["sub"] = e.UserId };
+        Dictionary<string, object> subject;
+        if (e.SessionId is not null && user is not null)
+            subject = new Dictionary<string, object> { ["format"] = "complex", ["user"] = user, ["session"] = new Dictionary<string, object> { ["format"] = "opaque", ["id"] = e.SessionId } };
+        else if (user is not null)
+            subject = user;
+        else
+            subject = new Dictionary<string, object> { ["format"] = "complex", ["application"] = new Dictionary<string, object> { ["format"] = "opaque", ["id"] = e.ClientId ?? "" } };
+
         var payload = new Dictionary<string, object>
         {
-            ["event_timestamp"] = (e.RevokedBefore ?? e.At).ToUnixTimeSeconds(),
+            // CAEP §2: "the time at which the event described by this SET occurred".
+            ["event_timestamp"] = e.At.ToUnixTimeSeconds(),
+            ["initiating_entity"] = InitiatingEntity(e.Reason),
             ["reason_admin"] = new Dictionary<string, string> { ["en"] = e.Reason },
+            ["subject"] = subject,
         };
-        if (e.SessionId is not null)
-            payload["subject"] = new Dictionary<string, object> { ["format"] = "complex", ["user"] = subject, ["session"] = new Dictionary<string, object> { ["format"] = "opaque", ["id"] = e.SessionId } };
-        else
-            payload["subject"] = subject;
+        var eventType = SessionRevokedEvent;
+        // CAEP §3.3: credential_type is "password", ... "or any other credential type supported mutually by the
+        // Transmitter and the Receiver"; change_type "update". Tessera's receivers know "client_secret".
+        if (e.Reason == RevocationReasons.PasswordReset && e.SessionId is null && user is not null)
+            (eventType, payload["credential_type"], payload["change_type"]) = (CredentialChangeEvent, "password", "update");
+        else if (user is null)
+            (eventType, payload["credential_type"], payload["change_type"]) = (CredentialChangeEvent, "client_secret", "update");
+
         var claims = new Dictionary<string, object>
         {
             ["jti"] = e.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["events"] = new Dictionary<string, object> { [SessionRevokedEvent] = payload },
-            ["sub_id"] = subject,
+            ["events"] = new Dictionary<string, object> { [eventType] = payload },
+            ["sub_id"] = e.SessionId is null ? subject : user!,
         };
         if (e.SessionId is not null) claims["sid"] = e.SessionId;
+        // Whole seconds, like the iat it is compared with: a token whose iat is before it is void.
         if (e.RevokedBefore is { } rb) claims["revoked_before"] = rb.ToUnixTimeSeconds();
         return Handler.CreateToken(new SecurityTokenDescriptor
         {
@@ -117,4 +144,13 @@ public static class RevocationFeedEndpoint
             SigningCredentials = new SigningCredentials(key.PrivateKey, key.Algorithm),
         });
     }
+
+    /// <summary>CAEP §2 <c>initiating_entity</c>: admin, user, policy or system.</summary>
+    private static string InitiatingEntity(string reason) => reason switch
+    {
+        RevocationReasons.UserRevoked or RevocationReasons.Logout => "user",
+        RevocationReasons.Reuse or RevocationReasons.CodeReplay => "policy",
+        RevocationReasons.ClientRevoked => "system",
+        _ => "admin",
+    };
 }

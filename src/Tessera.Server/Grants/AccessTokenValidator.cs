@@ -2,6 +2,8 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Tessera.Core;
 using Tessera.Core.Keys;
+using Tessera.Core.Protocol;
+using Tessera.Core.Sessions;
 using Tessera.Core.Storage;
 
 namespace Tessera.Server.Grants;
@@ -46,17 +48,28 @@ public sealed class AccessTokenValidator(KeyRing keys, TesseraOptions options, I
         return new ValidatedAccessToken(jwt, sub, clientId, sid, (scope ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries), jwt.Audiences.ToList());
     }
 
-    /// <summary>Valid signature and lifetime, and (for user tokens) the session is not revoked and the user still active.</summary>
+    /// <summary>
+    /// Valid signature and lifetime, not obtained before its client's secret was rotated, and (for user tokens) the
+    /// session is not revoked, the user still active and still allowed every scope the token carries: what the
+    /// revocation feed tells resource servers, the token service applies to its own endpoints too.
+    /// </summary>
     public async Task<ValidatedAccessToken?> ValidateActiveAsync(string token, CancellationToken ct)
     {
         var v = await ValidateSignatureAsync(token, allowExpired: false, ct);
-        if (v?.SessionId is null) return v;
+        if (v is null) return null;
+        // Whole seconds, as on the feed (RevocationTimes.AfterSecondOf): tokens of the rotation's own second are refused too.
+        if (await store.Clients.FindAsync(v.ClientId, ct) is { SecretRotatedAt: { } rotated }
+            && new DateTimeOffset(v.Token.IssuedAt, TimeSpan.Zero) < RevocationTimes.AfterSecondOf(rotated))
+            return null;
+        if (v.SessionId is null) return v;
         var session = await store.Sessions.FindAsync(v.SessionId, ct);
         if (session is null || session.RevokedAt is not null) return null;
         var user = await store.Users.FindByIdAsync(session.UserId, ct);
         var now = time.GetUtcNow();
         if (user is null || user.Disabled || user.IsLocked(now)) return null;
         if (user.RevokedBefore is { } watermark && session.CreatedAt < watermark) return null;
+        // Permissions taken away since the token was issued: the next refresh drops them; this token still has them.
+        if (user.AllowedScopes is { } allowed && v.Scopes.Any(s => !Scopes.Identity.Contains(s) && !allowed.Contains(s))) return null;
         return v;
     }
 }

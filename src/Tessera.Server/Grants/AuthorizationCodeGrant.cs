@@ -72,6 +72,9 @@ public sealed class AuthorizationCodeGrant(ITesseraStore store, TokenResponder r
         var user = await store.Users.FindByIdAsync(code.UserId, ct);
         if (user is null || user.Disabled || user.IsLocked(now))
             return GrantResult.Fail(InvalidGrant);
+        // A code issued before "sign out everywhere" (or a password reset) must not start a session after it.
+        if (user.RevokedBefore is { } watermark && code.CreatedAt < watermark)
+            return GrantResult.Fail(InvalidGrant);
 
         var issueRefresh = client.AllowsGrant(GrantTypes.RefreshToken)
             && (code.Scopes.Contains(Scopes.OfflineAccess) || client.Refresh.IssueWithoutOfflineAccess);

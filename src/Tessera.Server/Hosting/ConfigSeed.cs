@@ -2,6 +2,7 @@ using Tessera.Core;
 using Tessera.Core.Clients;
 using Tessera.Core.Passwords;
 using Tessera.Core.Protocol;
+using Tessera.Core.Sessions;
 using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
 using Tessera.Core.Users;
@@ -80,13 +81,19 @@ public static class ConfigSeed
     public static async Task ApplyAsync(IServiceProvider sp, IReadOnlyList<ClientSeed> clients, IReadOnlyList<UserSeed> users, CancellationToken ct)
     {
         var store = sp.GetRequiredService<ITesseraStore>();
+        var now = sp.GetRequiredService<TimeProvider>().GetUtcNow();
         foreach (var c in clients)
         {
+            var secretHash = c.Secret is null ? null : Handles.Hash(c.Secret);
+            var existing = await store.Clients.FindAsync(c.Id, ct);
+            // A new secret in the configuration is a rotation, with the same consequences as `clients rotate-secret`.
+            var rotated = existing?.SecretHash is not null && secretHash is not null && !Handles.HashEquals(existing.SecretHash, secretHash);
             await store.Clients.SaveAsync(new Client
             {
                 Id = c.Id,
                 DisplayName = c.Name ?? c.Id,
-                SecretHash = c.Secret is null ? null : Handles.Hash(c.Secret),
+                SecretHash = secretHash,
+                SecretRotatedAt = rotated ? now : existing?.SecretRotatedAt,
                 RedirectUris = c.RedirectUris,
                 PostLogoutRedirectUris = c.PostLogoutRedirectUris,
                 GrantTypes = c.GrantTypes,
@@ -105,6 +112,8 @@ public static class ConfigSeed
                     Rotate = c.RotateRefreshTokens, MaxRefreshesPerMinute = c.MaxRefreshesPerMinute,
                 },
             }, ct);
+            if (rotated)
+                await sp.GetRequiredService<IRevocationPublisher>().ClientRevokedBeforeAsync(c.Id, RevocationTimes.AfterSecondOf(now), RevocationReasons.ClientSecretRotated, now, ct);
         }
         var hasher = sp.GetRequiredService<PasswordHasher>();
         foreach (var u in users)

@@ -68,12 +68,11 @@ public sealed partial class BackchannelLogoutService(
             foreach (var e in events)
             {
                 if (clients.Count == 0) break;
-                IEnumerable<(string Sid, string Client)> ended = e.SessionId is not null && e.ClientId is not null
-                    ? [(e.SessionId, e.ClientId)]
-                    : (await store.Sessions.ListByUserAsync(e.UserId, ct)).Where(s => s.RevokedAt is { } at && at >= e.At).Select(s => (s.Id, s.ClientId));
-                foreach (var (sid, clientId) in ended)
-                    if (clients.TryGetValue(clientId, out var to))
-                        _retries.Add(new Delivery(clientId, to.Uri, to.SigningAlgorithm, sid, e.UserId, 0, time.GetUtcNow()));
+                // Every ended session has an event of its own (a user's or a client's watermark comes with one per
+                // session it ended, or ends none: a lock, narrower permissions, a rotated secret), so only those log out.
+                if (e.SessionId is null || e.ClientId is null || e.UserId is null) continue;
+                if (clients.TryGetValue(e.ClientId, out var to))
+                    _retries.Add(new Delivery(e.ClientId, to.Uri, to.SigningAlgorithm, e.SessionId, e.UserId, 0, time.GetUtcNow()));
             }
             await feed.AckAsync(Receiver, events[^1].Id, ct);
         }

@@ -7,6 +7,12 @@ public sealed partial class PostgresStore : IRevocationFeedStore
 {
     public IRevocationFeedStore Feed => this;
 
+    // A client's watermark has no user. The column is NOT NULL (it predates client watermarks), so "no user" is stored
+    // as the empty string, which no user id can be.
+    private const string NoUser = "";
+
+    private static string? UserOf(string stored) => stored.Length == 0 ? null : stored;
+
     async Task<long> IRevocationFeedStore.AppendAsync(RevocationEvent e, CancellationToken ct)
     {
         // Receivers read "everything after the id I acknowledged", so ids must become visible in order. Identity
@@ -22,7 +28,7 @@ public sealed partial class PostgresStore : IRevocationFeedStore
         cmd.CommandText =
             "INSERT INTO revocation_events (at, user_id, session_id, client_id, revoked_before, reason) VALUES (@at, @u, @s, @c, @rb, @r) RETURNING id";
         var p = cmd.Parameters;
-        p.Time("at", e.At); p.Text("u", e.UserId); p.Text("s", e.SessionId); p.Text("c", e.ClientId);
+        p.Time("at", e.At); p.Text("u", e.UserId ?? NoUser); p.Text("s", e.SessionId); p.Text("c", e.ClientId);
         p.Time("rb", e.RevokedBefore); p.Text("r", e.Reason);
         var id = (long)(await cmd.ExecuteScalarAsync(ct))!;
         await tx.CommitAsync(ct);
@@ -34,7 +40,7 @@ public sealed partial class PostgresStore : IRevocationFeedStore
         p => { p.Bigint("after", afterId); p.Int("n", limit); },
         r => new RevocationEvent
         {
-            Id = r.GetInt64(0), At = At(r.GetInt64(1)), UserId = r.GetString(2), SessionId = Str(r, 3), ClientId = Str(r, 4),
+            Id = r.GetInt64(0), At = At(r.GetInt64(1)), UserId = UserOf(r.GetString(2)), SessionId = Str(r, 3), ClientId = Str(r, 4),
             RevokedBefore = Time(r, 5), Reason = r.GetString(6),
         }, ct);
 

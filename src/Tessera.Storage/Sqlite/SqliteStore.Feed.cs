@@ -7,10 +7,16 @@ public sealed partial class SqliteStore : IRevocationFeedStore
 {
     public IRevocationFeedStore Feed => this;
 
+    // A client's watermark has no user. The column is NOT NULL (it predates client watermarks), so "no user" is stored
+    // as the empty string, which no user id can be.
+    private const string NoUser = "";
+
+    private static string? UserOf(string stored) => stored.Length == 0 ? null : stored;
+
     Task<long> IRevocationFeedStore.AppendAsync(RevocationEvent e, CancellationToken ct) => Writer.WriteAsync(w =>
     {
         var cmd = w.Command("INSERT INTO revocation_events (at, user_id, session_id, client_id, revoked_before, reason) VALUES ($at, $u, $s, $c, $rb, $r) RETURNING id");
-        cmd.Parameters.AddWithValue("$at", Ms(e.At)); cmd.Parameters.AddWithValue("$u", e.UserId); cmd.Parameters.AddWithValue("$s", Db(e.SessionId));
+        cmd.Parameters.AddWithValue("$at", Ms(e.At)); cmd.Parameters.AddWithValue("$u", e.UserId ?? NoUser); cmd.Parameters.AddWithValue("$s", Db(e.SessionId));
         cmd.Parameters.AddWithValue("$c", Db(e.ClientId)); cmd.Parameters.AddWithValue("$rb", Db(e.RevokedBefore is { } rb ? Ms(rb) : null));
         cmd.Parameters.AddWithValue("$r", e.Reason);
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
@@ -21,7 +27,7 @@ public sealed partial class SqliteStore : IRevocationFeedStore
         p => { p.AddWithValue("$after", afterId); p.AddWithValue("$n", limit); },
         r => new RevocationEvent
         {
-            Id = r.GetInt64(0), At = At(r.GetInt64(1)), UserId = r.GetString(2), SessionId = Str(r, 3), ClientId = Str(r, 4),
+            Id = r.GetInt64(0), At = At(r.GetInt64(1)), UserId = UserOf(r.GetString(2)), SessionId = Str(r, 3), ClientId = Str(r, 4),
             RevokedBefore = Time(r, 5), Reason = r.GetString(6),
         }, ct);
 

@@ -77,6 +77,17 @@ public sealed partial class CodeFlow(string issuer, string clientId, string clie
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
+    /// <summary>The account page's "Sign out everywhere" (antiforgery included): every session ends and this browser is signed out.</summary>
+    public async Task SignOutEverywhereAsync()
+    {
+        var page = await _browser.GetStringAsync("account");
+        using var post = await _browser.PostAsync("account/signout-everywhere", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = Field(Antiforgery(), page),
+        }));
+        Assert.True(post.StatusCode == HttpStatusCode.SeeOther, $"sign out everywhere answered {(int)post.StatusCode}");
+    }
+
     /// <summary>RFC 7009: the client revokes a token; for a refresh token Tessera ends the whole session.</summary>
     public async Task RevokeAsync(string token, string hint)
     {

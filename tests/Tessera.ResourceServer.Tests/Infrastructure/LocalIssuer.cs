@@ -22,6 +22,7 @@ public sealed class LocalIssuer : IAsyncDisposable
     public const string FeedClientId = "api-feed";
     public const string FeedClientSecret = "feed-secret-0123456789";
     public const string SessionRevokedEvent = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    public const string CredentialChangeEvent = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 
     private readonly WebApplication _app;
     private readonly List<string> _events = [];
@@ -69,12 +70,13 @@ public sealed class LocalIssuer : IAsyncDisposable
     // ---- tokens -------------------------------------------------------------------------------------------------
 
     /// <summary>Claims of a good access token for <paramref name="audience"/>: what Tessera's TokenMinter writes.</summary>
-    public Dictionary<string, object> AccessTokenClaims(string audience, string scope = "api.read", string? sid = null, string sub = "user-1", TimeSpan? lifetime = null, DateTimeOffset? now = null)
+    public Dictionary<string, object> AccessTokenClaims(string audience, string scope = "api.read", string? sid = null, string sub = "user-1", TimeSpan? lifetime = null, DateTimeOffset? now = null,
+        string clientId = "web")
     {
         var at = now ?? Time.GetUtcNow();
         return new Dictionary<string, object>
         {
-            ["iss"] = Issuer, ["sub"] = sub, ["aud"] = audience, ["client_id"] = "web", ["jti"] = Guid.NewGuid().ToString("N"),
+            ["iss"] = Issuer, ["sub"] = sub, ["aud"] = audience, ["client_id"] = clientId, ["jti"] = Guid.NewGuid().ToString("N"),
             ["scope"] = scope, ["sid"] = sid ?? "sid-" + Guid.NewGuid().ToString("N"), ["auth_time"] = at.ToUnixTimeSeconds(),
             ["iat"] = at.ToUnixTimeSeconds(), ["nbf"] = at.ToUnixTimeSeconds(), ["exp"] = (at + (lifetime ?? TimeSpan.FromMinutes(5))).ToUnixTimeSeconds(),
         };
@@ -133,6 +135,30 @@ public sealed class LocalIssuer : IAsyncDisposable
 
     public string PublishRevokedBefore(string sub, DateTimeOffset before) =>
         Publish(jti => SignSet(SetClaims(jti, sub, null, before)));
+
+    /// <summary>A client's watermark as Tessera publishes it after a secret rotation: CAEP credential-change about the application.</summary>
+    public string PublishClientRevokedBefore(string clientId, DateTimeOffset before) =>
+        Publish(jti => SignSet(ClientSetClaims(jti, clientId, before)));
+
+    public Dictionary<string, object> ClientSetClaims(string jti, string clientId, DateTimeOffset before)
+    {
+        var subject = new Dictionary<string, object>
+        {
+            ["format"] = "complex", ["application"] = new Dictionary<string, object> { ["format"] = "opaque", ["id"] = clientId },
+        };
+        var now = Time.GetUtcNow().ToUnixTimeSeconds();
+        return new Dictionary<string, object>
+        {
+            ["iss"] = Issuer, ["aud"] = FeedClientId, ["iat"] = now, ["jti"] = jti, ["sub_id"] = subject, ["revoked_before"] = before.ToUnixTimeSeconds(),
+            ["events"] = new Dictionary<string, object>
+            {
+                [CredentialChangeEvent] = new Dictionary<string, object>
+                {
+                    ["subject"] = subject, ["credential_type"] = "client_secret", ["change_type"] = "update", ["event_timestamp"] = now,
+                },
+            },
+        };
+    }
 
     /// <summary>Publishes whatever <paramref name="make"/> builds for the next position (jti).</summary>
     public string Publish(Func<string, string> make)

@@ -90,6 +90,31 @@ public sealed class CacheTests(IssuerAndApi fixture) : IClassFixture<IssuerAndAp
     }
 
     [Fact]
+    public async Task A_client_watermark_refuses_cached_and_fresh_tokens_of_that_client_issued_before_it()
+    {
+        var (h, time) = Harness();
+        using var _ = h;
+        string TokenOf(string client, string sub) =>
+            Issuer.SignEs256(LocalIssuer.Header(), Issuer.AccessTokenClaims(ProtectedApi.Audience, sub: sub, clientId: client, now: time.GetUtcNow()));
+        var cached = TokenOf("svc", "svc");
+        Assert.True((await h.ValidateAsync(cached)).IsValid);
+        var neverSeen = TokenOf("svc", "svc");
+        var usersTokenThroughIt = TokenOf("svc", "alice");
+        var otherClients = TokenOf("reports", "reports");
+
+        // The secret was rotated in this second: Tessera publishes the next second, so nothing of this one gets through.
+        h.Revocations.RevokeClientBefore("svc", time.GetUtcNow().ToUnixTimeSeconds() + 1, TimeSpan.FromMinutes(10));
+
+        Assert.False((await h.ValidateAsync(cached)).IsValid);
+        Assert.Equal(0, h.Handler.Cache.Count);
+        Assert.False((await h.ValidateAsync(neverSeen)).IsValid);
+        Assert.False((await h.ValidateAsync(usersTokenThroughIt)).IsValid);
+        Assert.True((await h.ValidateAsync(otherClients)).IsValid);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True((await h.ValidateAsync(TokenOf("svc", "svc"))).IsValid);
+    }
+
+    [Fact]
     public async Task A_cached_token_stops_working_when_it_expires()
     {
         var (h, time) = Harness();

@@ -46,9 +46,9 @@ public sealed class FeedClientTests : IAsyncLifetime
 
         var first = await client.PollOnceAsync(default);
         Assert.Equal(2, first.Applied);
-        Assert.True(state.IsRevoked("sid-a", null, 0));
-        Assert.True(state.IsRevoked(null, "user-b", 999_999));
-        Assert.False(state.IsRevoked(null, "user-b", 1_000_001));
+        Assert.True(state.IsRevoked("sid-a", null, null, 0));
+        Assert.True(state.IsRevoked(null, "user-b", null, 999_999));
+        Assert.False(state.IsRevoked(null, "user-b", null, 1_000_001));
         Assert.Empty(Acks(_issuer.Polls.Last()));
         Assert.True(_issuer.Polls.Last().GetProperty("returnImmediately").GetBoolean(), "LongPoll = false asks for an immediate answer");
 
@@ -89,8 +89,8 @@ public sealed class FeedClientTests : IAsyncLifetime
 
         var outcome = await client.PollOnceAsync(default);
         Assert.True(outcome.Stalled);
-        Assert.True(state.IsRevoked("sid-1", null, 0));
-        Assert.False(state.IsRevoked("sid-3", null, 0));
+        Assert.True(state.IsRevoked("sid-1", null, null, 0));
+        Assert.False(state.IsRevoked("sid-3", null, null, 0));
         Assert.True(_refreshes >= 1, "the authority's keys should be fetched again before an event is called forged");
 
         // Only the prefix that was applied is acknowledged; the forged event comes again.
@@ -101,8 +101,8 @@ public sealed class FeedClientTests : IAsyncLifetime
         // Third failure: skipped, reported in setErrs, and the feed moves on.
         outcome = await client.PollOnceAsync(default);
         Assert.False(outcome.Stalled);
-        Assert.True(state.IsRevoked("sid-3", null, 0));
-        Assert.False(state.IsRevoked("sid-forged", null, 0));
+        Assert.True(state.IsRevoked("sid-3", null, null, 0));
+        Assert.False(state.IsRevoked("sid-forged", null, null, 0));
         await client.PollOnceAsync(default);
         var last = _issuer.Polls.Last();
         Assert.Equal(["2", "3"], Acks(last));
@@ -137,7 +137,7 @@ public sealed class FeedClientTests : IAsyncLifetime
         });
         var outcome = await client.PollOnceAsync(default);
         Assert.True(outcome.Stalled);
-        Assert.False(state.IsRevoked("sid-x", null, 0));
+        Assert.False(state.IsRevoked("sid-x", null, null, 0));
     }
 
     [Fact]
@@ -153,9 +153,58 @@ public sealed class FeedClientTests : IAsyncLifetime
         });
         var outcome = await client.PollOnceAsync(default);
         Assert.Equal(1, outcome.Ignored);
-        Assert.False(state.IsRevoked("sid-y", null, 0));
+        Assert.False(state.IsRevoked("sid-y", null, null, 0));
         await client.PollOnceAsync(default);
         Assert.Equal(["1"], Acks(_issuer.Polls.Last()));
+    }
+
+    [Fact]
+    public async Task A_client_watermark_is_applied_to_that_clients_tokens_only()
+    {
+        var (client, state) = Receiver();
+        using var owned = client;
+        _issuer.PublishClientRevokedBefore("svc", DateTimeOffset.FromUnixTimeSeconds(1_000_000));
+
+        var outcome = await client.PollOnceAsync(default);
+        Assert.Equal(1, outcome.Applied);
+        Assert.Equal(1, state.ClientCount);
+        Assert.Equal(0, state.UserCount);
+        Assert.True(state.IsRevoked(null, "svc", "svc", 999_999));
+        Assert.True(state.IsRevoked("sid", "alice", "svc", 999_999));
+        Assert.False(state.IsRevoked(null, "svc", "svc", 1_000_000));
+        // Not a user watermark for a user who happens to have the client's id.
+        Assert.False(state.IsRevoked(null, "svc", "web", 999_999));
+    }
+
+    [Fact]
+    public async Task An_event_older_than_any_token_it_could_void_is_acknowledged_but_not_kept()
+    {
+        var (client, state) = Receiver();
+        using var owned = client;
+        // A receiver catching up after a long pause: the longest access-token lifetime (default 10 min) plus the skew has passed.
+        var old = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(11);
+        _issuer.Publish(jti =>
+        {
+            var claims = _issuer.SetClaims(jti, "user", "sid-old", null);
+            claims["iat"] = old.ToUnixTimeSeconds();
+            return _issuer.SignSet(claims);
+        });
+        _issuer.Publish(jti =>
+        {
+            var claims = _issuer.ClientSetClaims(jti, "svc", old);
+            claims["iat"] = old.ToUnixTimeSeconds();
+            return _issuer.SignSet(claims);
+        });
+        _issuer.PublishSessionRevoked("sid-recent");
+
+        var outcome = await client.PollOnceAsync(default);
+        Assert.Equal(2, outcome.Ignored);
+        Assert.Equal(1, outcome.Applied);
+        Assert.False(state.IsRevoked("sid-old", null, null, 0));
+        Assert.Equal(1, state.SessionCount);
+        Assert.Equal(0, state.ClientCount);
+        await client.PollOnceAsync(default);
+        Assert.Equal(["1", "2", "3"], Acks(_issuer.Polls.Last()));
     }
 
     [Fact]
@@ -219,6 +268,22 @@ public sealed class FeedPollerTests : IAsyncLifetime
         while (_issuer.Cursor < 1 && DateTime.UtcNow < until) await Task.Delay(20);
         Assert.Equal(1, _issuer.Cursor);
         Assert.All(_issuer.Polls, p => Assert.False(p.GetProperty("returnImmediately").GetBoolean()));
+    }
+
+    [Fact]
+    public async Task A_rotated_client_secret_refuses_the_clients_earlier_tokens_and_no_other_clients()
+    {
+        var before = DateTimeOffset.UtcNow.AddSeconds(-30);
+        string TokenOf(string client, DateTimeOffset? at = null) =>
+            _issuer.SignEs256(LocalIssuer.Header(), _issuer.AccessTokenClaims(ProtectedApi.Audience, sub: client, clientId: client, now: at ?? before));
+        var old = TokenOf("svc");
+        var others = TokenOf("reports");
+        using (var ok = await _api.GetAsync("api/hello", old)) Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+
+        _issuer.PublishClientRevokedBefore("svc", DateTimeOffset.UtcNow.AddSeconds(-10));
+        await TimeUntilRefusedAsync(old, TimeSpan.FromSeconds(5));
+        using (var ok = await _api.GetAsync("api/hello", others)) Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        using (var ok = await _api.GetAsync("api/hello", TokenOf("svc", DateTimeOffset.UtcNow))) Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
     }
 
     [Fact]

@@ -13,22 +13,64 @@ public sealed class RevocationStateTests
     {
         var state = new RevocationState(_time);
         state.RevokeSession("s1", Window);
-        Assert.True(state.IsRevoked("s1", "u", 0));
-        Assert.False(state.IsRevoked("s2", "u", 0));
-        Assert.False(state.IsRevoked(null, "u", 0));
-        Assert.False(state.IsRevoked("S1", "u", 0));
+        Assert.True(state.IsRevoked("s1", "u", null, 0));
+        Assert.False(state.IsRevoked("s2", "u", null, 0));
+        Assert.False(state.IsRevoked(null, "u", null, 0));
+        Assert.False(state.IsRevoked("S1", "u", null, 0));
     }
 
     [Fact]
-    public void A_watermark_voids_tokens_issued_up_to_its_second_and_not_after()
+    public void A_watermark_voids_tokens_issued_before_its_second_and_not_in_it()
     {
         var state = new RevocationState(_time);
         state.RevokeBefore("u", 1000, Window);
-        Assert.True(state.IsRevoked(null, "u", 999));
-        // Same second: iat and revoked_before are whole seconds, so "before" cannot be told apart; refuse.
-        Assert.True(state.IsRevoked("any", "u", 1000));
-        Assert.False(state.IsRevoked(null, "u", 1001));
-        Assert.False(state.IsRevoked(null, "v", 1));
+        Assert.True(state.IsRevoked(null, "u", null, 999));
+        // revoked_before is strict: Tessera publishes the second it means (the sign-out's own second after "sign out
+        // everywhere", with a sid event for each old session; the next second after a change that ends no session).
+        Assert.False(state.IsRevoked("any", "u", null, 1000));
+        Assert.False(state.IsRevoked(null, "u", null, 1001));
+        Assert.False(state.IsRevoked(null, "v", null, 1));
+    }
+
+    [Fact]
+    public void After_sign_out_everywhere_old_sessions_of_the_same_second_are_refused_by_sid_and_a_new_one_is_not()
+    {
+        var state = new RevocationState(_time);
+        // What Tessera publishes for "sign out everywhere" at 1000.4 s: each session that existed, then the watermark 1000.
+        state.RevokeSession("old", Window);
+        state.RevokeBefore("u", 1000, Window);
+        Assert.True(state.IsRevoked("old", "u", "web", 1000));
+        Assert.True(state.IsRevoked("older", "u", "web", 999));
+        Assert.False(state.IsRevoked("new", "u", "web", 1000));
+    }
+
+    [Fact]
+    public void A_client_watermark_voids_every_token_of_that_client_issued_before_it_and_no_other()
+    {
+        var state = new RevocationState(_time);
+        state.RevokeClientBefore("svc", 1001, Window);
+        Assert.True(state.IsRevoked(null, "svc", "svc", 1000));
+        // A user's token obtained through that client is the client's token too.
+        Assert.True(state.IsRevoked("s", "alice", "svc", 1000));
+        Assert.False(state.IsRevoked(null, "svc", "svc", 1001));
+        Assert.False(state.IsRevoked(null, "other", "other", 1000));
+        // A client watermark is not a user watermark: a user whose id is the client's id is not touched.
+        Assert.False(state.IsRevoked("s", "svc", "web", 1000));
+        Assert.Equal(1, state.ClientCount);
+        Assert.Equal(0, state.UserCount);
+    }
+
+    [Fact]
+    public void A_client_watermark_only_goes_up_and_goes_once_its_window_has_passed()
+    {
+        var state = new RevocationState(_time);
+        state.RevokeClientBefore("svc", 2000, Window);
+        state.RevokeClientBefore("svc", 1500, Window);
+        Assert.True(state.IsRevoked(null, null, "svc", 1999));
+        _time.Advance(Window);
+        Assert.Equal(1, state.Prune(force: true));
+        Assert.Equal(0, state.ClientCount);
+        Assert.False(state.IsRevoked(null, null, "svc", 1999));
     }
 
     [Fact]
@@ -37,9 +79,9 @@ public sealed class RevocationStateTests
         var state = new RevocationState(_time);
         state.RevokeBefore("u", 1000, Window);
         state.RevokeBefore("u", 500, Window);
-        Assert.True(state.IsRevoked(null, "u", 900));
+        Assert.True(state.IsRevoked(null, "u", null, 900));
         state.RevokeBefore("u", 2000, Window);
-        Assert.True(state.IsRevoked(null, "u", 1500));
+        Assert.True(state.IsRevoked(null, "u", null, 1500));
         Assert.Equal(1, state.UserCount);
     }
 
@@ -51,12 +93,12 @@ public sealed class RevocationStateTests
         state.RevokeBefore("u", 1000, Window);
         _time.Advance(Window - TimeSpan.FromSeconds(1));
         Assert.Equal(0, state.Prune());
-        Assert.True(state.IsRevoked("s1", null, 0));
+        Assert.True(state.IsRevoked("s1", null, null, 0));
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(2, state.Prune());
         Assert.Equal(0, state.SessionCount);
         Assert.Equal(0, state.UserCount);
-        Assert.False(state.IsRevoked("s1", "u", 999));
+        Assert.False(state.IsRevoked("s1", "u", null, 999));
     }
 
     [Fact]
@@ -68,10 +110,10 @@ public sealed class RevocationStateTests
         state.RevokeSession("s1", Window);
         _time.Advance(TimeSpan.FromMinutes(5));
         state.Prune();
-        Assert.True(state.IsRevoked("s1", null, 0));
+        Assert.True(state.IsRevoked("s1", null, null, 0));
         _time.Advance(TimeSpan.FromMinutes(5));
         state.Prune();
-        Assert.False(state.IsRevoked("s1", null, 0));
+        Assert.False(state.IsRevoked("s1", null, null, 0));
     }
 
     [Fact]

@@ -340,9 +340,9 @@ public sealed partial class AccountPageTests(AccountServerFixture f) : IClassFix
         // The old access tokens are not active any more.
         Assert.False(await IntrospectActiveAsync("photos", photos.AccessToken!));
         Assert.False(await IntrospectActiveAsync("notes", notes.AccessToken!));
-        // The "revoked before" watermark is set.
+        // The "revoked before" watermark is set, to the millisecond (the precision of the sessions' start times).
         var stored = await Server.Store.Users.FindByIdAsync(user.Id, default);
-        Assert.True(stored!.RevokedBefore >= before, $"watermark {stored.RevokedBefore:O}");
+        Assert.Equal(before.ToUnixTimeMilliseconds(), stored!.RevokedBefore?.ToUnixTimeMilliseconds());
         // This browser is signed out too.
         var after = await browser.GetAsync("account");
         Assert.Equal("/login?returnUrl=%2Faccount", after.Headers.Location?.ToString());
@@ -435,6 +435,7 @@ public sealed partial class AccountPageTests(AccountServerFixture f) : IClassFix
     [InlineData("revoked_by_user", "You ended it.")]
     [InlineData("revoked_by_admin", "Ended by an administrator.")]
     [InlineData("user_disabled", "Ended because the account was disabled.")]
+    [InlineData("password_reset", "Ended because the password was reset.")]
     [InlineData("logout", "You signed out.")]
     public void Reasons_AreInPlainWords(string reason, string words)
     {

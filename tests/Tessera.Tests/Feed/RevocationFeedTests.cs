@@ -4,7 +4,11 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Microsoft.Extensions.DependencyInjection;
 using Tessera.Core.Clients;
+using Tessera.Core.Sessions;
+using Tessera.Server.Admin;
+using Tessera.Server.Maintenance;
 using Tessera.Tests.Infrastructure;
 
 namespace Tessera.Tests.Feed;
@@ -300,5 +304,144 @@ public sealed class RevocationFeedTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, poll.Status);
         var (_, set) = Assert.Single(poll.Sets);
         Assert.Equal(Sid(tokens), (await ValidateSetAsync(set)).GetClaim("sid").Value);
+    }
+
+    // ---- what each change publishes -------------------------------------------------------------------------------
+
+    private const string CredentialChange = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+
+    private AdminService Admin => _server.Services.GetRequiredService<AdminService>();
+
+    private async Task<List<JsonWebToken>> NewSetsAsync()
+    {
+        var poll = await PollAsync(new { returnImmediately = true });
+        var sets = new List<JsonWebToken>();
+        foreach (var (_, encoded) in poll.Sets.OrderBy(kv => long.Parse(kv.Key, System.Globalization.CultureInfo.InvariantCulture))) sets.Add(await ValidateSetAsync(encoded));
+        if (poll.Sets.Count > 0) await PollAsync(new { returnImmediately = true, ack = poll.Sets.Keys.ToArray() });
+        return sets;
+    }
+
+    private static JsonElement Payload(JsonWebToken set) => JsonDocument.Parse(Base64UrlEncoder.Decode(set.EncodedPayload)).RootElement;
+
+    private async Task<Core.Users.User> AliceAsync() => (await _server.Store.Users.FindByIdAsync(_aliceId, default))!;
+
+    /// <summary>A whole second plus 400 ms, so "this second" and "the next" are exact.</summary>
+    private DateTimeOffset AtSecondAndABit()
+    {
+        var next = DateTimeOffset.FromUnixTimeSeconds(_server.Time.GetUtcNow().ToUnixTimeSeconds() + 1).AddMilliseconds(400);
+        _server.Time.SetUtcNow(next);
+        return next;
+    }
+
+    [Fact]
+    public async Task DisablingAUser_PublishesTheUsersWatermarkAtThatSecond_ThenEachSessionItEnded()
+    {
+        var first = await LoginAsync();
+        var second = await LoginAsync();
+        await NewSetsAsync();
+        var now = AtSecondAndABit();
+
+        await Admin.UpdateUserAsync(await AliceAsync(), disabled: true, null, false, null, null, false, "test", default);
+
+        var sets = await NewSetsAsync();
+        Assert.Equal(3, sets.Count);
+        var watermark = sets[0];
+        Assert.Equal(new[] { Sid(first), Sid(second) }.Order(), sets.Skip(1).Select(s => s.GetClaim("sid").Value).Order());
+        // The sessions' own events cover the tokens of this second; the watermark voids only the seconds before it.
+        Assert.Equal(now.ToUnixTimeSeconds(), watermark.GetPayloadValue<long>("revoked_before"));
+        Assert.Equal(_aliceId, Payload(watermark).GetProperty("sub_id").GetProperty("sub").GetString());
+        var payload = Events(watermark).GetProperty(SessionRevoked);
+        Assert.Equal("admin", payload.GetProperty("initiating_entity").GetString());
+        Assert.Equal("user_disabled", payload.GetProperty("reason_admin").GetProperty("en").GetString());
+    }
+
+    [Fact]
+    public async Task AResetPassword_IsACaepCredentialChange_OfThePassword()
+    {
+        var tokens = await LoginAsync();
+        await NewSetsAsync();
+        var now = AtSecondAndABit();
+
+        await Admin.UpdateUserAsync(await AliceAsync(), null, null, false, "a brand new passphrase", null, false, "test", default);
+
+        var sets = await NewSetsAsync();
+        Assert.Equal(Sid(tokens), Assert.Single(sets, s => s.TryGetPayloadValue<string>("sid", out _)).GetClaim("sid").Value);
+        var change = Assert.Single(sets, s => !s.TryGetPayloadValue<string>("sid", out _));
+        Assert.Equal(now.ToUnixTimeSeconds(), change.GetPayloadValue<long>("revoked_before"));
+        // CAEP §3.3: credential_type and change_type are required.
+        var payload = Events(change).GetProperty(CredentialChange);
+        Assert.Equal("password", payload.GetProperty("credential_type").GetString());
+        Assert.Equal("update", payload.GetProperty("change_type").GetString());
+        Assert.Equal(now.ToUnixTimeSeconds(), payload.GetProperty("event_timestamp").GetInt64());
+        Assert.Equal("password_reset", (await _server.Store.Sessions.FindAsync(Sid(tokens), default))!.RevokedReason);
+    }
+
+    [Fact]
+    public async Task LockingAUser_AndNarrowingTheirPermissions_EndNoSession_AndVoidTheirTokensUpToTheNextSecond()
+    {
+        var tokens = await LoginAsync();
+        await NewSetsAsync();
+        var now = AtSecondAndABit();
+
+        await Admin.UpdateUserAsync(await AliceAsync(), null, now + TimeSpan.FromHours(1), false, null, null, false, "test", default);
+        var locked = Assert.Single(await NewSetsAsync());
+        await Admin.UpdateUserAsync(await AliceAsync(), null, null, unlock: true, null, null, false, "test", default);
+        Assert.Empty(await NewSetsAsync());
+        await Admin.UpdateUserAsync(await AliceAsync(), null, null, false, null, ["api.read"], false, "test", default);
+        var narrowed = Assert.Single(await NewSetsAsync());
+
+        foreach (var (set, reason) in new[] { (locked, "user_locked"), (narrowed, "permissions_changed") })
+        {
+            Assert.False(set.TryGetPayloadValue<string>("sid", out _));
+            Assert.Equal(now.ToUnixTimeSeconds() + 1, set.GetPayloadValue<long>("revoked_before"));
+            Assert.Equal(_aliceId, Payload(set).GetProperty("sub_id").GetProperty("sub").GetString());
+            Assert.Equal(reason, Events(set).GetProperty(SessionRevoked).GetProperty("reason_admin").GetProperty("en").GetString());
+        }
+        Assert.Null((await _server.Store.Sessions.FindAsync(Sid(tokens), default))!.RevokedAt);
+    }
+
+    [Fact]
+    public async Task RotatingAClientSecret_IsACaepCredentialChange_AboutTheApplication_WithAClientWatermark()
+    {
+        var tokens = await LoginAsync();
+        await NewSetsAsync();
+        var now = AtSecondAndABit();
+
+        await Admin.RotateSecretAsync((await _server.Store.Clients.FindAsync("web", default))!, "test", default);
+
+        var set = Assert.Single(await NewSetsAsync());
+        var subject = Payload(set).GetProperty("sub_id");
+        Assert.Equal("complex", subject.GetProperty("format").GetString());
+        Assert.Equal("web", subject.GetProperty("application").GetProperty("id").GetString());
+        Assert.False(subject.TryGetProperty("user", out _));
+        Assert.Equal(now.ToUnixTimeSeconds() + 1, set.GetPayloadValue<long>("revoked_before"));
+        var payload = Events(set).GetProperty(CredentialChange);
+        Assert.Equal("client_secret", payload.GetProperty("credential_type").GetString());
+        Assert.Equal("update", payload.GetProperty("change_type").GetString());
+        // The client's sessions go on with the new secret.
+        Assert.Null((await _server.Store.Sessions.FindAsync(Sid(tokens), default))!.RevokedAt);
+        Assert.Equal(now, (await _server.Store.Clients.FindAsync("web", default))!.SecretRotatedAt);
+    }
+
+    // ---- how long events are kept ---------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Events_AreKeptAtLeastAsLongAsTheLongestAccessTokenLifetime_ThenPruned()
+    {
+        // One client's tokens live 30 minutes (the server default is 5): the feed must keep its events that long.
+        await _server.Store.Clients.SaveAsync((await _server.Store.Clients.FindAsync("web", default))! with { AccessTokenLifetime = TimeSpan.FromMinutes(30) }, default);
+        var tokens = await LoginAsync();
+        await RevokeAsync(tokens);
+        var feed = _server.Services.GetRequiredService<IRevocationFeedStore>();
+        var options = _server.Services.GetRequiredService<Core.TesseraOptions>();
+        var revokedAt = _server.Time.GetUtcNow();
+
+        await PruningService.PruneOnceAsync(_server.Store, options, revokedAt + TimeSpan.FromMinutes(30), default);
+        Assert.Single(await feed.ReadAfterAsync(0, 10, default));
+        // A receiver that was away for 29 minutes still learns of it.
+        Assert.Single((await PollAsync(new { returnImmediately = true })).Sets);
+
+        await PruningService.PruneOnceAsync(_server.Store, options, revokedAt + TimeSpan.FromMinutes(36), default);
+        Assert.Empty(await feed.ReadAfterAsync(0, 10, default));
     }
 }

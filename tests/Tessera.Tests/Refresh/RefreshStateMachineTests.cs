@@ -54,7 +54,9 @@ internal sealed class RecordingPublisher : IRevocationPublisher
         return Task.CompletedTask;
     }
 
-    public Task UserRevokedBeforeAsync(string userId, DateTimeOffset before, string reason, CancellationToken ct) => Task.CompletedTask;
+    public Task UserRevokedBeforeAsync(string userId, DateTimeOffset before, string reason, DateTimeOffset at, CancellationToken ct) => Task.CompletedTask;
+
+    public Task ClientRevokedBeforeAsync(string clientId, DateTimeOffset before, string reason, DateTimeOffset at, CancellationToken ct) => Task.CompletedTask;
 }
 
 /// <summary>

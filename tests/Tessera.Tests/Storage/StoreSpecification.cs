@@ -941,6 +941,21 @@ public abstract class StoreSpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_clients_watermark_has_no_user_and_reads_back_as_written()
+    {
+        var clientWatermark = new RevocationEvent
+        {
+            At = T0, ClientId = "client-1", RevokedBefore = T0.AddSeconds(1), Reason = RevocationReasons.ClientSecretRotated,
+        };
+
+        var id = await Feed.AppendAsync(clientWatermark, None);
+
+        var read = Assert.Single(await Feed.ReadAfterAsync(0, 100, None));
+        Assert.Equivalent(clientWatermark with { Id = id }, read, strict: true);
+        Assert.Null(read.UserId);
+    }
+
+    [Fact]
     public async Task Concurrent_revocations_get_distinct_ids_and_are_all_read()
     {
         var ids = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
