@@ -14,7 +14,7 @@ using Tessera.Bench.LoadGen;
 //   report --out DIR    rebuilds latest.md and the charts from DIR/raw.json
 //
 // Durations and sizes come from the environment: BENCH_WARMUP (s), BENCH_DURATION (s), BENCH_REPS,
-// BENCH_CONCURRENCY, BENCH_LOGIN_CONCURRENCY, BENCH_SCENARIOS (comma list), BENCH_FIXED_RATE (1/0).
+// BENCH_FIRST_WARMUP (s, first repetition), BENCH_CONCURRENCY, BENCH_LOGIN_CONCURRENCY, BENCH_SCENARIOS (comma list), BENCH_FIXED_RATE (1/0).
 
 var command = args.FirstOrDefault() ?? "help";
 List<string> All(string name) => args.Select((a, i) => (a, i)).Where(x => x.a == "--" + name && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList();
@@ -29,7 +29,8 @@ var settings = new Settings(
     LoginConcurrency: (int)Env("BENCH_LOGIN_CONCURRENCY", 4),
     Scenarios: (Environment.GetEnvironmentVariable("BENCH_SCENARIOS") ?? "refresh,client_credentials,introspection,login")
         .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-    FixedRate: Env("BENCH_FIXED_RATE", 1) != 0);
+    FixedRate: Env("BENCH_FIXED_RATE", 1) != 0,
+    FirstWarmupSeconds: Env("BENCH_FIRST_WARMUP", 10));
 
 var jsonOptions = new JsonSerializerOptions { WriteIndented = true };
 

@@ -77,7 +77,7 @@ public static class Report
         md.AppendLine();
         md.AppendLine($"Run {raw.Started:yyyy-MM-dd HH:mm} UTC to {raw.Finished:HH:mm} UTC, produced by `{meta.GetValueOrDefault("command", "bench/run.sh")}`.");
         md.AppendLine($"Machine: {meta.GetValueOrDefault("machine", "?")}. Load generator on the same machine; every server bound to 127.0.0.1.");
-        md.AppendLine($"Each figure: {raw.Settings.Reps} repetitions of {F(raw.Settings.WarmupSeconds)} s warm-up (discarded) + {F(raw.Settings.DurationSeconds)} s measured, the systems interleaved " +
+        md.AppendLine($"Each figure: {raw.Settings.Reps} repetitions of {F(raw.Settings.WarmupSeconds)} s warm-up (discarded; {F(raw.Settings.FirstWarmupSeconds)} s before the first repetition of each scenario) + {F(raw.Settings.DurationSeconds)} s measured, the systems interleaved " +
             $"(A B C … A B C …); median (min–max) over the repetitions. Closed loop with {raw.Settings.Concurrency} virtual clients ({raw.Settings.LoginConcurrency} for the login flow).");
         md.AppendLine($"Tessera: {meta.GetValueOrDefault("tessera", "SQLite")}.");
         md.AppendLine();

@@ -45,7 +45,7 @@ public sealed record RunResult
     public string? Failure { get; init; }
 }
 
-public sealed record Settings(double WarmupSeconds, double DurationSeconds, int Reps, int Concurrency, int LoginConcurrency, IReadOnlyList<string> Scenarios, bool FixedRate);
+public sealed record Settings(double WarmupSeconds, double DurationSeconds, int Reps, int Concurrency, int LoginConcurrency, IReadOnlyList<string> Scenarios, bool FixedRate, double FirstWarmupSeconds = 10);
 
 /// <summary>Drives the scenarios. Closed loop: N virtual clients, each sends its next request when the last answered. Open loop: a fixed rate.</summary>
 public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
@@ -247,7 +247,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
             }
         })).ToArray();
 
-        var (before, seconds) = await MeasureWindowAsync(t, () => Volatile.Write(ref windowStart, Stopwatch.GetTimestamp()), () => Volatile.Write(ref windowEnd, Stopwatch.GetTimestamp()));
+        var (before, seconds) = await MeasureWindowAsync(t, rep, () => Volatile.Write(ref windowStart, Stopwatch.GetTimestamp()), () => Volatile.Write(ref windowEnd, Stopwatch.GetTimestamp()));
         var after = Sample.Take(t);
         Volatile.Write(ref stop, 1);
         await Task.WhenAll(workers);
@@ -274,9 +274,11 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     }
 
     /// <summary>Warm-up, then the measured window: CPU read and peak RSS reset at its start.</summary>
-    private async Task<(Sample Before, double Seconds)> MeasureWindowAsync(Target t, Action start, Action end)
+    private async Task<(Sample Before, double Seconds)> MeasureWindowAsync(Target t, int rep, Action start, Action end)
     {
-        await Task.Delay(TimeSpan.FromSeconds(settings.WarmupSeconds));
+        // The first repetition of a scenario warms up longer: the JITs (.NET tiered compilation with dynamic PGO,
+        // V8) are still recompiling hot code seconds after start, and that must not count against any system.
+        await Task.Delay(TimeSpan.FromSeconds(rep == 1 ? Math.Max(settings.WarmupSeconds, settings.FirstWarmupSeconds) : settings.WarmupSeconds));
         ProcStats.ResetPeakRss(t.Pids);
         var before = Sample.Take(t);
         var sw = Stopwatch.StartNew();

@@ -144,7 +144,9 @@ public static class TesseraApp
         app.UseMiddleware<SecurityHeadersMiddleware>();
         app.UseStatusCodePages();
         app.UseRateLimiter();
-        app.UseAuthentication();
+        // The browser cookie matters only to the pages; the machine endpoints (client authentication in the form or
+        // the Authorization header) never read it, so the hot token path does not run the cookie handler.
+        app.UseWhen(http => !IsMachineEndpoint(http.Request.Path), branch => branch.UseAuthentication());
         Map(app);
         if (settings.Demo) DemoCallback.Map(app, options.Issuer);
         return app;
@@ -163,6 +165,9 @@ public static class TesseraApp
         if (sp.GetRequiredService<ServerSettings>().Demo)
             await DemoSeed.RunAsync(sp, ct);
     }
+
+    private static bool IsMachineEndpoint(PathString path) =>
+        path.StartsWithSegments(TokenEndpoint.Path) || path.StartsWithSegments(IntrospectionEndpoint.Path) || path.StartsWithSegments(RevocationEndpoint.Path);
 
     private static void Map(WebApplication app)
     {

@@ -7,6 +7,7 @@ using Tessera.Core.Keys;
 using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
 using Tessera.Core.Users;
+using Tessera.Storage.Common;
 using static Tessera.Storage.Common.Docs;
 
 namespace Tessera.Storage.Postgres;
@@ -97,7 +98,7 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
     // ---- clients ---------------------------------------------------------------------------------------------
 
     Task<Client?> IClientStore.FindAsync(string clientId, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM clients WHERE id = @id", p => p.Text("id", clientId), r => Read<Client>(r.GetString(0)), ct);
+        QuerySingleAsync("SELECT doc FROM clients WHERE id = @id", p => p.Text("id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct);
 
     // COLLATE "C": the same binary order as SQLite, whatever the database's locale.
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
@@ -113,7 +114,15 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
     // ---- users -----------------------------------------------------------------------------------------------
 
     // The version lives in its own column (the document never holds it), so the compare-and-swap is on the row.
-    private static User MapUser(NpgsqlDataReader r) => Read<User>(r.GetString(0)) with { Version = r.GetInt64(1) };
+    private User MapUser(NpgsqlDataReader r)
+    {
+        var doc = r.GetString(0);
+        // Keyed by the document itself (every user document holds its id), so lookups by id and by name share it.
+        return _userDocs.Read(doc, doc) with { Version = r.GetInt64(1) };
+    }
+
+    private readonly DocCache<Client> _clientDocs = new();
+    private readonly DocCache<User> _userDocs = new();
 
     Task<User?> IUserStore.FindByIdAsync(string id, CancellationToken ct) =>
         QuerySingleAsync("SELECT doc, version FROM users WHERE id = @id", p => p.Text("id", id), MapUser, ct);

@@ -6,6 +6,7 @@ using Tessera.Core.Sessions;
 using Tessera.Core.Storage;
 using Tessera.Core.Tokens;
 using Tessera.Core.Users;
+using Tessera.Storage.Common;
 using static Tessera.Storage.Common.Docs;
 
 namespace Tessera.Storage.Sqlite;
@@ -28,6 +29,9 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     private readonly string _connectionString;
     private readonly SqliteStoreOptions _options;
     private SqliteWriter? _writer;
+    private readonly SqliteReaders _readers;
+    private readonly DocCache<Client> _clientDocs = new();
+    private readonly DocCache<User> _userDocs = new();
 
     public SqliteStore(SqliteStoreOptions options)
     {
@@ -41,6 +45,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
+        _readers = new SqliteReaders(_connectionString);
     }
 
     public IClientStore Clients => this;
@@ -92,6 +97,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     public async ValueTask DisposeAsync()
     {
         if (_writer is not null) await _writer.DisposeAsync();
+        _readers.Dispose();
         // Only this store's pool (pools are keyed by connection string): other stores in the process keep theirs.
         using var pooled = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(pooled);
@@ -99,21 +105,36 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
 
     // ---- reading helpers -------------------------------------------------------------------------------------
 
-    private async Task<List<T>> QueryAsync<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> map, CancellationToken ct)
+    private Task<List<T>> QueryAsync<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> map, CancellationToken ct)
     {
-        await using var c = new SqliteConnection(_connectionString);
-        await c.OpenAsync(ct);
-        await using var cmd = c.CreateCommand();
-        cmd.CommandText = sql;
-        bind(cmd.Parameters);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        var list = new List<T>();
-        while (await r.ReadAsync(ct)) list.Add(map(r));
-        return list;
+        ct.ThrowIfCancellationRequested();
+        // SQLite runs in-process and its "async" calls complete synchronously anyway; a kept connection with the
+        // statement already prepared is what makes a read cheap.
+        var reader = _readers.Rent();
+        var healthy = false;
+        try
+        {
+            var cmd = reader.Command(sql);
+            bind(cmd.Parameters);
+            var list = new List<T>();
+            using (var r = cmd.ExecuteReader())
+            {
+                while (r.Read()) list.Add(map(r));
+            }
+            healthy = true;
+            return Task.FromResult(list);
+        }
+        finally
+        {
+            _readers.Return(reader, healthy);
+        }
     }
 
-    private async Task<T?> QuerySingleAsync<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> map, CancellationToken ct) where T : class =>
-        (await QueryAsync(sql, bind, map, ct)).FirstOrDefault();
+    private Task<T?> QuerySingleAsync<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> map, CancellationToken ct) where T : class
+    {
+        var list = QueryAsync(sql, bind, map, ct).Result;
+        return Task.FromResult(list.Count > 0 ? list[0] : null);
+    }
 
     private static object Db(object? value) => value ?? DBNull.Value;
 
@@ -128,7 +149,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     // ---- clients ---------------------------------------------------------------------------------------------
 
     Task<Client?> IClientStore.FindAsync(string clientId, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => Read<Client>(r.GetString(0)), ct);
+        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct);
 
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
         await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);
@@ -151,7 +172,12 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     // ---- users -----------------------------------------------------------------------------------------------
 
     // The version lives in its own column (the document never holds it), so the compare-and-swap is on the row.
-    private static User MapUser(SqliteDataReader r) => Read<User>(r.GetString(0)) with { Version = r.GetInt64(1) };
+    private User MapUser(SqliteDataReader r)
+    {
+        var doc = r.GetString(0);
+        // Keyed by the document itself (every user document holds its id), so lookups by id and by name share it.
+        return _userDocs.Read(doc, doc) with { Version = r.GetInt64(1) };
+    }
 
     Task<User?> IUserStore.FindByIdAsync(string id, CancellationToken ct) =>
         QuerySingleAsync("SELECT doc, version FROM users WHERE id = $id", p => p.AddWithValue("$id", id), MapUser, ct);
