@@ -143,7 +143,11 @@ public static class TesseraApp
         var app = builder.Build();
         app.UseMiddleware<SecurityHeadersMiddleware>();
         app.UseStatusCodePages();
-        app.UseRateLimiter();
+        // With every limit set to 0 (off) the limiter middleware is left out altogether rather than run with no-op
+        // partitions (the platform's partitioned limiter takes a process-wide lock on every request).
+        var limits = settings.RateLimits;
+        if (limits.Token > 0 || limits.Login > 0 || limits.Authorize > 0 || limits.Other > 0)
+            app.UseRateLimiter();
         // The browser cookie matters only to the pages; the machine endpoints (client authentication in the form or
         // the Authorization header) never read it, so the hot token path does not run the cookie handler.
         app.UseWhen(http => !IsMachineEndpoint(http.Request.Path), branch => branch.UseAuthentication());
