@@ -119,12 +119,16 @@ public sealed class DpopProofValidator(IReplayCache replay, SecretProtector prot
         return issued <= now + TimeSpan.FromSeconds(5) && now - issued <= NonceLifetime;
     }
 
-    /// <summary>§4.3 (9): htu compared without query and fragment, after normalisation.</summary>
+    /// <summary>
+    /// §4.3 (9): htu compared without query and fragment, after normalisation (RFC 3986 §6.2.2 and §6.2.3): System.Uri
+    /// lower-cases scheme and host and drops a default port; the path stays case-sensitive (§6.2.2.1), so the
+    /// comparison is ordinal.
+    /// </summary>
     private static bool SameUri(string htu, Uri url)
     {
         if (!Uri.TryCreate(htu, UriKind.Absolute, out var u)) return false;
         return string.Equals(u.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped),
-            url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped), StringComparison.OrdinalIgnoreCase);
+            url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped), StringComparison.Ordinal);
     }
 
     private static JsonWebKey? PublicKey(JsonElement jwk)

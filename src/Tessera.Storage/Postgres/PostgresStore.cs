@@ -24,7 +24,13 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
     public PostgresStore(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        _db = NpgsqlDataSource.Create(connectionString);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        // Npgsql's automatic preparation: the statements every token request runs (the session and user reads, the
+        // rotation) are parsed and planned once per connection instead of on every call. An operator's own
+        // "Max Auto Prepare" in the connection string wins (0 turns it off, e.g. behind a transaction-mode pooler).
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare")) builder.MaxAutoPrepare = 64;
+        _db = NpgsqlDataSource.Create(builder.ConnectionString);
     }
 
     public IClientStore Clients => this;

@@ -82,7 +82,7 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
 
     public static TheoryData<string> BadProofs => new()
     {
-        "wrong-typ", "alg-none", "alg-hs256", "no-jwk", "private-jwk", "bad-signature", "wrong-htm", "wrong-htu", "old-iat", "future-iat", "no-jti", "not-a-jwt",
+        "wrong-typ", "alg-none", "alg-hs256", "no-jwk", "private-jwk", "bad-signature", "wrong-htm", "wrong-htu", "path-case-htu", "old-iat", "future-iat", "no-jti", "not-a-jwt",
     };
 
     [Theory]
@@ -101,6 +101,8 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
             "bad-signature" => key.Build("POST", _tokenUrl, iat: now, breakSignature: true),
             "wrong-htm" => key.Build("GET", _tokenUrl, iat: now),
             "wrong-htu" => key.Build("POST", "https://elsewhere.example/connect/token", iat: now),
+            // RFC 3986 §6.2.2.1: only scheme and host are case-insensitive; a path differing in case is another resource.
+            "path-case-htu" => key.Build("POST", _tokenUrl.Replace("/connect/token", "/connect/TOKEN", StringComparison.Ordinal), iat: now),
             "old-iat" => key.Build("POST", _tokenUrl, iat: now - TimeSpan.FromMinutes(5)),
             "future-iat" => key.Build("POST", _tokenUrl, iat: now + TimeSpan.FromMinutes(5)),
             "no-jti" => key.Build("POST", _tokenUrl, payload: p => p.Remove("jti"), iat: now),
@@ -115,6 +117,23 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("invalid_dpop_proof", body.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Token_AcceptsAProofWhoseHtuDiffersOnlyInTheCaseOfSchemeAndHost()
+    {
+        using var key = new DpopProofBuilder();
+        var hostEnd = _tokenUrl.IndexOf('/', _tokenUrl.IndexOf("://", StringComparison.Ordinal) + 3);
+        var htu = _tokenUrl[..hostEnd].ToUpperInvariant() + _tokenUrl[hostEnd..];
+        Assert.NotEqual(_tokenUrl, htu);
+        var (client, secret) = await _server.AddClientAsync(TestClients.Confidential("svc-host-case"), confidential: true);
+        using var http = _server.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token") { Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials" }) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{client.Id}:{secret}")));
+        request.Headers.TryAddWithoutValidation("DPoP", key.Build("POST", htu, iat: Now));
+        var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("DPoP", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("token_type").GetString());
     }
 
     [Fact]
