@@ -146,8 +146,15 @@ public static class Report
             md.AppendLine($"| {v}: a rotating service loses no session | {lost} sessions lost | {(lost == 0 ? "yes" : "no")} |");
         }
         var micro = ReadMicro(outDir);
-        if (micro.FirstOrDefault(m => m.Name.Contains("Validate", StringComparison.Ordinal)) is { } validate)
-            md.AppendLine($"| resource-server validation ≥ 100k/s per core | baseline only (no ResourceServer library yet): raw JsonWebTokenHandler ES256 validation {F(1e9 / validate.MeanNs)}/s per core | n/a |");
+        var uncached = micro.FirstOrDefault(m => m.Name.StartsWith("Validate", StringComparison.Ordinal));
+        var cached = micro.FirstOrDefault(m => m.Name.Contains("cache hit", StringComparison.Ordinal));
+        var revocation = micro.FirstOrDefault(m => m.Name.Contains("revocation check alone", StringComparison.Ordinal));
+        if (cached is not null)
+            md.AppendLine($"| resource-server validation with the library's cache ≥ 100k/s per core | {F(1e9 / cached.MeanNs)}/s per core ({F(cached.MeanNs / 1000)} µs; revocation check included){(uncached is null ? "" : $"; without a cache {F(1e9 / uncached.MeanNs)}/s")} | {(1e9 / cached.MeanNs >= 100_000 ? "yes" : "no")} |");
+        else if (uncached is not null)
+            md.AppendLine($"| resource-server validation ≥ 100k/s per core | baseline only: raw JsonWebTokenHandler ES256 validation {F(1e9 / uncached.MeanNs)}/s per core | n/a |");
+        if (revocation is not null)
+            md.AppendLine($"| revocation check adds ≤ 1 µs | {F(revocation.MeanNs)} ns with 100,000 revoked sessions in the window | {(revocation.MeanNs <= 1000 ? "yes" : "no")} |");
         md.AppendLine();
 
         // ---- ratios -------------------------------------------------------------------------------------------
@@ -285,7 +292,10 @@ public static class Report
             foreach (var m in micro)
                 md.AppendLine($"| {m.Name} | {F(m.MeanNs / 1000)} µs | {F(1e9 / m.MeanNs)} | {m.AllocatedBytes} B |");
             md.AppendLine();
-            md.AppendLine("The ResourceServer library (cache of validated tokens, revocation check) does not exist yet; the validation row is the baseline it will be compared with.");
+            md.AppendLine("The library rows call Tessera.ResourceServer's token handler (the one `AddTesseraAccessTokens` installs into JwtBearer) " +
+                "directly, for a bearer token already validated once; each call checks the token against the revocation state, which holds 100,000 " +
+                "revoked sessions and 1,000 user watermarks. ASP.NET Core's JwtBearer handler around it (reading the header, the authentication " +
+                "ticket) is not in these figures.");
             md.AppendLine();
         }
 
