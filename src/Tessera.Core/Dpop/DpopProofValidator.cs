@@ -24,6 +24,8 @@ public sealed record DpopResult(DpopProof? Proof, string? Error, bool NonceRequi
 /// </summary>
 public sealed class DpopProofValidator(IReplayCache replay, SecretProtector protector, TimeProvider time)
 {
+    private static readonly CryptoProviderFactory Uncached = new() { CacheSignatureProviders = false };
+
     public static readonly string[] Algorithms = [SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384, SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSsaPssSha256];
     private static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan NonceLifetime = TimeSpan.FromMinutes(5);
@@ -56,6 +58,8 @@ public sealed class DpopProofValidator(IReplayCache replay, SecretProtector prot
         // signature through.
         var jwk = PublicKey(jwkElement);
         if (jwk is null) return Fail("The DPoP proof's jwk must be an EC or RSA public key.");
+        // Every proof brings its own key: nothing about it is worth keeping in the process-wide signature-provider cache.
+        jwk.CryptoProviderFactory = Uncached;
 
         // §4.3 (7): the signature verifies with that key.
         var result = await Handler.ValidateTokenAsync(proof, new TokenValidationParameters
@@ -76,20 +80,21 @@ public sealed class DpopProofValidator(IReplayCache replay, SecretProtector prot
         // §4.3 (8)-(11): htm, htu, iat, nonce, ath.
         if (!jwt.TryGetPayloadValue<string>("jti", out var jti) || string.IsNullOrEmpty(jti) || jti.Length > 256) return Fail("The DPoP proof has no jti.");
         if (!jwt.TryGetPayloadValue<string>("htm", out var htm) || htm != method) return Fail("The DPoP proof's htm does not match the request method.");
-        if (!jwt.TryGetPayloadValue<string>("htu", out var htu) || !SameUri(htu, url)) return Fail("The DPoP proof's htu does not match the request URI.");
-        if (!jwt.TryGetPayloadValue<long>("iat", out var iat)) return Fail("The DPoP proof has no iat.");
+        if (!jwt.TryGetPayloadValue<string>("htu", out var htu) || htu is null || !SameUri(htu, url)) return Fail("The DPoP proof's htu does not match the request URI.");
+        // A JSON null passes TryGetPayloadValue as a null string, and an iat past year 9999 cannot be a time: both refused, never thrown.
+        if (!jwt.TryGetPayloadValue<long>("iat", out var iat) || iat is < 0 or > 253402300799) return Fail("The DPoP proof has no valid iat.");
         var now = time.GetUtcNow();
         var issued = DateTimeOffset.FromUnixTimeSeconds(iat);
         if (issued > now + TimeSpan.FromSeconds(5) || now - issued > MaxAge) return Fail("The DPoP proof is too old or from the future.");
         if (requireNonce)
         {
-            if (!jwt.TryGetPayloadValue<string>("nonce", out var nonce) || !IsValidNonce(nonce, now))
+            if (!jwt.TryGetPayloadValue<string>("nonce", out var nonce) || nonce is null || !IsValidNonce(nonce, now))
                 return new DpopResult(null, "A fresh server nonce is required.", NonceRequired: true);
         }
         if (accessToken is not null)
         {
             var ath = Base64UrlEncoder.Encode(SHA256.HashData(Encoding.ASCII.GetBytes(accessToken)));
-            if (!jwt.TryGetPayloadValue<string>("ath", out var sentAth) || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(sentAth), Encoding.ASCII.GetBytes(ath)))
+            if (!jwt.TryGetPayloadValue<string>("ath", out var sentAth) || sentAth is null || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(sentAth), Encoding.ASCII.GetBytes(ath)))
                 return Fail("The DPoP proof's ath does not match the access token.");
         }
 

@@ -22,4 +22,7 @@ public static class RevocationReasons
 
     /// <summary>The client's secret was rotated: tokens minted before may have been minted with the old secret.</summary>
     public const string ClientSecretRotated = "client_secret_rotated";
+
+    /// <summary>The client was deleted: every token it obtained is void.</summary>
+    public const string ClientDeleted = "client_deleted";
 }

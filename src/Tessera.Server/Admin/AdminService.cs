@@ -199,11 +199,14 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
 
     public async Task<int> RevokeClientSessionsAsync(string clientId, string actor, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        var live = (await store.Sessions.ListByClientAsync(clientId, ct)).Where(s => s.RevokedAt is null).ToList();
+        // Milliseconds, as the store keeps them, so the sessions this call ends are exactly those revoked at or after it.
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
         var n = await store.Sessions.RevokeByClientAsync(clientId, now, RevocationReasons.AdminRevoked, ct);
         await AuditAsync(AuditTypes.SessionRevoked, null, clientId, null, $"all {n} sessions of the client revoked by {actor}", ct);
-        foreach (var s in live) await publisher.SessionRevokedAsync(s, RevocationReasons.AdminRevoked, now, ct);
+        // Listed after the revocation (as UserSessionsRevocation does): a session that was being created while the
+        // revocation ran is either revoked by it, and gets its event here, or started after it.
+        var ended = (await store.Sessions.ListByClientAsync(clientId, ct)).Where(s => s.RevokedAt >= now).ToList();
+        foreach (var s in ended) await publisher.SessionRevokedAsync(s, RevocationReasons.AdminRevoked, now, ct);
         return n;
     }
 
@@ -212,6 +215,10 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         await RevokeClientSessionsAsync(clientId, actor, ct);
         if (!await store.Clients.DeleteAsync(clientId, ct)) throw new AdminException($"No client '{clientId}'.", "id", 404);
         await AuditAsync(AuditTypes.ClientChanged, null, clientId, null, "client deleted by " + actor, ct);
+        // Its client_credentials tokens belong to no session: a client watermark voids them, and every other token
+        // the client obtained, at the resource servers (the token service's own endpoints refuse a missing client).
+        var now = time.GetUtcNow();
+        await publisher.ClientRevokedBeforeAsync(clientId, RevocationTimes.AfterSecondOf(now), RevocationReasons.ClientDeleted, now, ct);
     }
 
     public async Task<bool> RevokeSessionAsync(Session session, string actor, CancellationToken ct)

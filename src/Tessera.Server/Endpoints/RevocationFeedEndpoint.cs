@@ -123,7 +123,7 @@ public static class RevocationFeedEndpoint
         if (e.Reason == RevocationReasons.PasswordReset && e.SessionId is null && user is not null)
             (eventType, payload["credential_type"], payload["change_type"]) = (CredentialChangeEvent, "password", "update");
         else if (user is null)
-            (eventType, payload["credential_type"], payload["change_type"]) = (CredentialChangeEvent, "client_secret", "update");
+            (eventType, payload["credential_type"], payload["change_type"]) = (CredentialChangeEvent, "client_secret", e.Reason == RevocationReasons.ClientDeleted ? "delete" : "update");
 
         var claims = new Dictionary<string, object>
         {

@@ -58,8 +58,10 @@ public sealed class AccessTokenValidator(KeyRing keys, TesseraOptions options, I
         var v = await ValidateSignatureAsync(token, allowExpired: false, ct);
         if (v is null) return null;
         // Whole seconds, as on the feed (RevocationTimes.AfterSecondOf): tokens of the rotation's own second are refused too.
-        if (await store.Clients.FindAsync(v.ClientId, ct) is { SecretRotatedAt: { } rotated }
-            && new DateTimeOffset(v.Token.IssuedAt, TimeSpan.Zero) < RevocationTimes.AfterSecondOf(rotated))
+        // A deleted client's tokens are void (and a client re-created under the same id does not inherit them).
+        var client = await store.Clients.FindAsync(v.ClientId, ct);
+        if (client is null) return null;
+        if (client.SecretRotatedAt is { } rotated && new DateTimeOffset(v.Token.IssuedAt, TimeSpan.Zero) < RevocationTimes.AfterSecondOf(rotated))
             return null;
         if (v.SessionId is null) return v;
         var session = await store.Sessions.FindAsync(v.SessionId, ct);

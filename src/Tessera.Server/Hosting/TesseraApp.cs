@@ -148,9 +148,7 @@ public static class TesseraApp
         var limits = settings.RateLimits;
         if (limits.Token > 0 || limits.Login > 0 || limits.Authorize > 0 || limits.Other > 0)
             app.UseRateLimiter();
-        // The browser cookie matters only to the pages; the machine endpoints (client authentication in the form or
-        // the Authorization header) never read it, so the hot token path does not run the cookie handler.
-        app.UseWhen(http => !IsMachineEndpoint(http.Request.Path), branch => branch.UseAuthentication());
+        app.UseAuthentication();
         Map(app);
         if (settings.Demo) DemoCallback.Map(app, options.Issuer);
         return app;
@@ -169,9 +167,6 @@ public static class TesseraApp
         if (sp.GetRequiredService<ServerSettings>().Demo)
             await DemoSeed.RunAsync(sp, ct);
     }
-
-    private static bool IsMachineEndpoint(PathString path) =>
-        path.StartsWithSegments(TokenEndpoint.Path) || path.StartsWithSegments(IntrospectionEndpoint.Path) || path.StartsWithSegments(RevocationEndpoint.Path);
 
     private static void Map(WebApplication app)
     {

@@ -82,7 +82,7 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
 
     public static TheoryData<string> BadProofs => new()
     {
-        "wrong-typ", "alg-none", "alg-hs256", "no-jwk", "private-jwk", "bad-signature", "wrong-htm", "wrong-htu", "path-case-htu", "old-iat", "future-iat", "no-jti", "not-a-jwt",
+        "wrong-typ", "alg-none", "alg-hs256", "no-jwk", "private-jwk", "bad-signature", "wrong-htm", "wrong-htu", "path-case-htu", "null-htu", "iat-past-year-9999", "null-iat", "old-iat", "future-iat", "no-jti", "not-a-jwt",
     };
 
     [Theory]
@@ -103,6 +103,10 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
             "wrong-htu" => key.Build("POST", "https://elsewhere.example/connect/token", iat: now),
             // RFC 3986 §6.2.2.1: only scheme and host are case-insensitive; a path differing in case is another resource.
             "path-case-htu" => key.Build("POST", _tokenUrl.Replace("/connect/token", "/connect/TOKEN", StringComparison.Ordinal), iat: now),
+            // Hostile values in a proof the attacker signed with their own key: refused, never a 500.
+            "null-htu" => key.Build("POST", _tokenUrl, payload: p => p["htu"] = null!, iat: now),
+            "iat-past-year-9999" => key.Build("POST", _tokenUrl, payload: p => p["iat"] = 999_999_999_999L, iat: now),
+            "null-iat" => key.Build("POST", _tokenUrl, payload: p => p["iat"] = null!, iat: now),
             "old-iat" => key.Build("POST", _tokenUrl, iat: now - TimeSpan.FromMinutes(5)),
             "future-iat" => key.Build("POST", _tokenUrl, iat: now + TimeSpan.FromMinutes(5)),
             "no-jti" => key.Build("POST", _tokenUrl, payload: p => p.Remove("jti"), iat: now),
@@ -165,6 +169,10 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
             request.Headers.TryAddWithoutValidation("DPoP", proof);
             return await http.SendAsync(request);
         }
+        // A JSON null where the nonce goes is no nonce (not a 500).
+        var nullNonce = await Send(key.Build("POST", _tokenUrl, payload: p => p["nonce"] = null!, iat: Now));
+        Assert.Equal(HttpStatusCode.BadRequest, nullNonce.StatusCode);
+        Assert.Contains("use_dpop_nonce", await nullNonce.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var first = await Send(key.Build("POST", _tokenUrl, iat: Now));
         Assert.Equal(HttpStatusCode.BadRequest, first.StatusCode);
         var firstBody = await first.Content.ReadAsStringAsync();
@@ -234,6 +242,7 @@ public sealed class DpopTokenEndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", null)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", other.Build("GET", url, payload: p => p["ath"] = ath, iat: Now))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", key.Build("GET", url, iat: Now))).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Call("DPoP", key.Build("GET", url, payload: p => p["ath"] = null!, iat: Now))).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Call("DPoP", key.Build("GET", url, payload: p => p["ath"] = ath, iat: Now))).StatusCode);
     }
 }

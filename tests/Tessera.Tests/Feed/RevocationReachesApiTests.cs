@@ -285,4 +285,26 @@ public sealed class RevocationReachesApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await _api.StatusAsync(resumed.AccessToken));
         Assert.True(await IntrospectActiveAsync(resumed.AccessToken!, newSecret));
     }
+
+    [Fact]
+    public async Task DeletingAClient_VoidsItsClientCredentialsTokens_AtTheApi_AndAtTessera()
+    {
+        var service = await ClientCredentialsAsync(_webSecret);
+        Assert.Equal(HttpStatusCode.OK, await _api.StatusAsync(service.AccessToken));
+        var validator = _server.Services.GetRequiredService<Tessera.Server.Grants.AccessTokenValidator>();
+        Assert.NotNull(await validator.ValidateActiveAsync(service.AccessToken!, default));
+        _server.Time.Advance(TimeSpan.FromMilliseconds(300));
+
+        await AdminAsync(HttpMethod.Delete, "admin/clients/web");
+
+        // No session carries a client_credentials token: the client watermark on the feed is what reaches the API.
+        await _api.CaughtUpAsync();
+        Assert.Equal(HttpStatusCode.Unauthorized, await _api.StatusAsync(service.AccessToken));
+        Assert.Null(await validator.ValidateActiveAsync(service.AccessToken!, default));
+        // A client created again under the same id does not bring the old tokens back at the API (the watermark stays
+        // for the longest access-token lifetime).
+        await _server.AddClientAsync(TestClients.Confidential("web"), confidential: true);
+        await _api.CaughtUpAsync();
+        Assert.Equal(HttpStatusCode.Unauthorized, await _api.StatusAsync(service.AccessToken));
+    }
 }
