@@ -58,7 +58,7 @@ public sealed class AccessTokenValidator(KeyRing keys, TesseraOptions options, I
         var v = await ValidateSignatureAsync(token, allowExpired: false, ct);
         if (v is null) return null;
         // Whole seconds, as on the feed (RevocationTimes.AfterSecondOf): tokens of the rotation's own second are refused too.
-        // A deleted client's tokens are void (and a client re-created under the same id does not inherit them).
+        // A deleted client's tokens are void here; at the resource servers the client watermark published on deletion voids them.
         var client = await store.Clients.FindAsync(v.ClientId, ct);
         if (client is null) return null;
         if (client.SecretRotatedAt is { } rotated && new DateTimeOffset(v.Token.IssuedAt, TimeSpan.Zero) < RevocationTimes.AfterSecondOf(rotated))
