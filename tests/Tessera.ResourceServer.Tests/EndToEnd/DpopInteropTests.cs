@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Tessera.ResourceServer.Tests.Infrastructure;
 using Tessera.ResourceServer.Tests.Unit;
 using Xunit.Abstractions;
@@ -18,9 +17,7 @@ namespace Tessera.ResourceServer.Tests.EndToEnd;
 [Collection(MeasuredAlone.Name)]
 public sealed partial class DpopInteropTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    private readonly List<ChildProcess> _processes = [];
-    private readonly string _work = Directory.CreateTempSubdirectory("tessera-rs-dpop-").FullName;
-    private string[] _tesseraArgs = [];
+    private readonly ProcessWorkspace _ws = new("tessera-rs-dpop-");
     private string _tesseraUrl = "";
     private string _apiUrl = "";
     private string _nonceApiUrl = "";
@@ -35,18 +32,18 @@ public sealed partial class DpopInteropTests(ITestOutputHelper output) : IAsyncL
         _tesseraUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
         _apiUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
         _nonceApiUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
-        _tesseraArgs = ["--urls=" + _tesseraUrl, "--Tessera:Issuer=" + _tesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_work, "tessera"),
+        _ws.TesseraArgs = ["--urls=" + _tesseraUrl, "--Tessera:Issuer=" + _tesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_ws.Work, "tessera"),
             "--Tessera:MasterKey=" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), "--Logging:LogLevel:Default=Warning"];
 
         // A confidential client that must use DPoP at the token endpoint (RFC 9449 §5.2 dpop_bound_access_tokens).
-        _secret = SecretIn(await CliAsync("clients", "add", "interop-client", "--name", "oauth4webapi", "--grant", "client_credentials",
+        _secret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "interop-client", "--name", "oauth4webapi", "--grant", "client_credentials",
             "--scope", "api.read", "--resource", _apiUrl, "--require-dpop"));
 
-        var tessera = Start("tessera", BuildOutput.TesseraDll, ["serve", .. _tesseraArgs]);
+        var tessera = _ws.Start("tessera", BuildOutput.TesseraDll, ["serve", .. _ws.TesseraArgs]);
         // Both APIs take tokens for the same audience, so one token serves both.
         string[] api = ["--Authority=" + _tesseraUrl, "--Audience=" + _apiUrl, "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Tessera.ResourceServer=Debug"];
-        var plain = Start("sample API", BuildOutput.SampleApiDll, ["--urls=" + _apiUrl, .. api]);
-        var nonces = Start("sample API (nonces)", BuildOutput.SampleApiDll, ["--urls=" + _nonceApiUrl, "--Dpop:RequireNonce=true", .. api]);
+        var plain = _ws.Start("sample API", BuildOutput.SampleApiDll, ["--urls=" + _apiUrl, .. api]);
+        var nonces = _ws.Start("sample API (nonces)", BuildOutput.SampleApiDll, ["--urls=" + _nonceApiUrl, "--Dpop:RequireNonce=true", .. api]);
         var timeout = TimeSpan.FromSeconds(60);
         await Task.WhenAll(tessera.WaitUntilReadyAsync(_tesseraUrl + "/healthz", timeout), plain.WaitUntilReadyAsync(_apiUrl + "/healthz", timeout),
             nonces.WaitUntilReadyAsync(_nonceApiUrl + "/healthz", timeout), install);
@@ -62,7 +59,7 @@ public sealed partial class DpopInteropTests(ITestOutputHelper output) : IAsyncL
         output.WriteLine(stdout);
         using var document = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);
         var r = document.RootElement;
-        var context = stdout + "\n" + Logs;
+        var context = stdout + "\n" + _ws.Logs;
 
         Assert.Contains("ES256", r.GetProperty("dpopAlgsAdvertised").EnumerateArray().Select(a => a.GetString()));
         Assert.True(string.Equals(r.GetProperty("tokenType").GetString(), "DPoP", StringComparison.OrdinalIgnoreCase), context);
@@ -109,34 +106,13 @@ public sealed partial class DpopInteropTests(ITestOutputHelper output) : IAsyncL
         Assert.Equal(JsonValueKind.Null, other.GetProperty("error").ValueKind);
     }
 
-    private Task<string> CliAsync(params string[] args) =>
-        ChildProcess.RunAsync(_work, BuildOutput.TesseraDll, [.. args, .. _tesseraArgs], TimeSpan.FromSeconds(60));
 
-    private ChildProcess Start(string name, string dll, string[] args)
-    {
-        var p = ChildProcess.Start(name, _work, dll, args);
-        _processes.Add(p);
-        return p;
-    }
 
-    private string Logs => string.Join("\n\n", _processes.Select(p => $"==== {p.Name} ====\n{p.Output}"));
 
-    private static string SecretIn(string cliOutput) =>
-        SecretLine().Match(cliOutput) is { Success: true } m ? m.Groups[1].Value : throw new InvalidOperationException("No client secret in the CLI's output:\n" + cliOutput);
 
-    [GeneratedRegex(@"Secret \(shown once, stored only as a hash\): (\S+)")]
-    private static partial Regex SecretLine();
 
     public async Task DisposeAsync()
     {
-        foreach (var p in _processes) await p.DisposeAsync();
-        try
-        {
-            Directory.Delete(_work, recursive: true);
-        }
-        catch (IOException)
-        {
-            // a process may hold a file for a moment; the directory is in the temp folder
-        }
+        await _ws.DisposeAsync();
     }
 }

@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -22,10 +21,8 @@ namespace Tessera.ResourceServer.Tests.EndToEnd;
 public sealed partial class EdDsaEndToEndTests : IAsyncLifetime
 {
     private const string Audience = "https://api.example.test";
-    private readonly List<ChildProcess> _processes = [];
     private readonly List<WebApplication> _apis = [];
-    private readonly string _work = Directory.CreateTempSubdirectory("tessera-rs-eddsa-").FullName;
-    private string[] _tesseraArgs = [];
+    private readonly ProcessWorkspace _ws = new("tessera-rs-eddsa-");
     private string _tesseraUrl = "";
     private string _edSecret = "";
     private string _esSecret = "";
@@ -33,12 +30,11 @@ public sealed partial class EdDsaEndToEndTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _tesseraUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
-        _tesseraArgs = ["--urls=" + _tesseraUrl, "--Tessera:Issuer=" + _tesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_work, "tessera"),
+        _ws.TesseraArgs = ["--urls=" + _tesseraUrl, "--Tessera:Issuer=" + _tesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_ws.Work, "tessera"),
             "--Tessera:MasterKey=" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), "--Logging:LogLevel:Default=Warning"];
-        _edSecret = SecretIn(await CliAsync("clients", "add", "ed-svc", "--scope", "api.read", "--resource", Audience, "--signing-alg", "EdDSA"));
-        _esSecret = SecretIn(await CliAsync("clients", "add", "es-svc", "--scope", "api.read", "--resource", Audience));
-        var tessera = ChildProcess.Start("tessera", _work, BuildOutput.TesseraDll, ["serve", .. _tesseraArgs]);
-        _processes.Add(tessera);
+        _edSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "ed-svc", "--scope", "api.read", "--resource", Audience, "--signing-alg", "EdDSA"));
+        _esSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "es-svc", "--scope", "api.read", "--resource", Audience));
+        var tessera = _ws.Start("tessera", BuildOutput.TesseraDll, ["serve", .. _ws.TesseraArgs]);
         await tessera.WaitUntilReadyAsync(_tesseraUrl + "/healthz", TimeSpan.FromSeconds(30));
     }
 
@@ -99,7 +95,7 @@ public sealed partial class EdDsaEndToEndTests : IAsyncLifetime
         Assert.Equal("ES256", new JsonWebToken(es).Alg);
 
         var ok = await CallAsync(accepting, ed);
-        Assert.True(ok.Status == HttpStatusCode.OK, $"{(int)ok.Status} {ok.Challenge}\n{Logs}");
+        Assert.True(ok.Status == HttpStatusCode.OK, $"{(int)ok.Status} {ok.Challenge}\n{_ws.Logs}");
         Assert.Equal("ed-svc", ok.Body);
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(accepting, es)).Status);
 
@@ -117,16 +113,9 @@ public sealed partial class EdDsaEndToEndTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await CallAsync(defaults, es)).Status);
     }
 
-    private Task<string> CliAsync(params string[] args) =>
-        ChildProcess.RunAsync(_work, BuildOutput.TesseraDll, [.. args, .. _tesseraArgs], TimeSpan.FromSeconds(60));
 
-    private string Logs => string.Join("\n\n", _processes.Select(p => $"==== {p.Name} ====\n{p.Output}"));
 
-    private static string SecretIn(string cliOutput) =>
-        SecretLine().Match(cliOutput) is { Success: true } m ? m.Groups[1].Value : throw new InvalidOperationException("No client secret in the CLI's output:\n" + cliOutput);
 
-    [GeneratedRegex(@"Secret \(shown once, stored only as a hash\): (\S+)")]
-    private static partial Regex SecretLine();
 
     public async Task DisposeAsync()
     {
@@ -135,14 +124,6 @@ public sealed partial class EdDsaEndToEndTests : IAsyncLifetime
             await api.StopAsync();
             await api.DisposeAsync();
         }
-        foreach (var p in _processes) await p.DisposeAsync();
-        try
-        {
-            Directory.Delete(_work, recursive: true);
-        }
-        catch (IOException)
-        {
-            // a process may hold a file for a moment; the directory is in the temp folder
-        }
+        await _ws.DisposeAsync();
     }
 }

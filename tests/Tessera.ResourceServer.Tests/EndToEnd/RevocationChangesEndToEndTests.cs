@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Tessera.ResourceServer.Tests.Infrastructure;
 using Tessera.ResourceServer.Tests.Unit;
 
@@ -16,9 +15,7 @@ public sealed partial class TesseraAndSampleApi : IAsyncLifetime
     public const string RedirectUri = "https://app.example.test/callback";
     public const string Password = "end-to-end-test-password";
 
-    private readonly List<ChildProcess> _processes = [];
-    private readonly string _work = Directory.CreateTempSubdirectory("tessera-rs-e2e-").FullName;
-    private string[] _tesseraArgs = [];
+    private readonly ProcessWorkspace _ws = new("tessera-rs-e2e-");
 
     public string TesseraUrl { get; private set; } = "";
     public string ApiUrl { get; private set; } = "";
@@ -29,51 +26,31 @@ public sealed partial class TesseraAndSampleApi : IAsyncLifetime
     {
         TesseraUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
         ApiUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
-        _tesseraArgs = ["--urls=" + TesseraUrl, "--Tessera:Issuer=" + TesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_work, "tessera"),
+        _ws.TesseraArgs = ["--urls=" + TesseraUrl, "--Tessera:Issuer=" + TesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_ws.Work, "tessera"),
             "--Tessera:MasterKey=" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), "--Logging:LogLevel:Default=Warning"];
-        WebSecret = SecretIn(await CliAsync("clients", "add", "web", "--grant", "authorization_code", "--grant", "refresh_token",
+        WebSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "web", "--grant", "authorization_code", "--grant", "refresh_token",
             "--redirect-uri", RedirectUri, "--scope", "openid offline_access api.read", "--first-party", "--resource", ApiUrl));
-        ServiceSecret = SecretIn(await CliAsync("clients", "add", "reports", "--grant", "client_credentials", "--scope", "api.read", "--resource", ApiUrl));
-        var feedSecret = SecretIn(await CliAsync("clients", "add", "sample-api-feed", "--scope", "tessera.revocations"));
-        await CliAsync("users", "add", "alice", "--password", Password);
+        ServiceSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "reports", "--grant", "client_credentials", "--scope", "api.read", "--resource", ApiUrl));
+        var feedSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "sample-api-feed", "--scope", "tessera.revocations"));
+        await _ws.CliAsync("users", "add", "alice", "--password", Password);
 
-        var tessera = Start("tessera", BuildOutput.TesseraDll, ["serve", .. _tesseraArgs]);
+        var tessera = _ws.Start("tessera", BuildOutput.TesseraDll, ["serve", .. _ws.TesseraArgs]);
         await tessera.WaitUntilReadyAsync(TesseraUrl + "/healthz", TimeSpan.FromSeconds(30));
-        var api = Start("sample API", BuildOutput.SampleApiDll, ["--urls=" + ApiUrl, "--Authority=" + TesseraUrl, "--Audience=" + ApiUrl,
+        var api = _ws.Start("sample API", BuildOutput.SampleApiDll, ["--urls=" + ApiUrl, "--Authority=" + TesseraUrl, "--Audience=" + ApiUrl,
             "--FeedClientId=sample-api-feed", "--FeedClientSecret=" + feedSecret, "--Logging:LogLevel:Default=Warning"]);
         await api.WaitUntilReadyAsync(ApiUrl + "/healthz", TimeSpan.FromSeconds(30));
     }
 
     /// <summary>Tessera's command line against the same database, while the server runs (what an operator does).</summary>
-    public Task<string> CliAsync(params string[] args) =>
-        ChildProcess.RunAsync(_work, BuildOutput.TesseraDll, [.. args, .. _tesseraArgs], TimeSpan.FromSeconds(60));
+    public Task<string> CliAsync(params string[] args) => _ws.CliAsync(args);
 
-    private ChildProcess Start(string name, string dll, string[] args)
-    {
-        var p = ChildProcess.Start(name, _work, dll, args);
-        _processes.Add(p);
-        return p;
-    }
+    public string Logs => _ws.Logs;
 
-    public string Logs => string.Join("\n\n", _processes.Select(p => $"==== {p.Name} ====\n{p.Output}"));
-
-    public static string SecretIn(string cliOutput) =>
-        SecretLine().Match(cliOutput) is { Success: true } m ? m.Groups[1].Value : throw new InvalidOperationException("No client secret in the CLI's output:\n" + cliOutput);
-
-    [GeneratedRegex(@"(?:Secret \(shown once, stored only as a hash\)|New secret \(shown once\)): (\S+)")]
-    private static partial Regex SecretLine();
+    public static string SecretIn(string cliOutput) => ProcessWorkspace.SecretIn(cliOutput);
 
     public async Task DisposeAsync()
     {
-        foreach (var p in _processes) await p.DisposeAsync();
-        try
-        {
-            Directory.Delete(_work, recursive: true);
-        }
-        catch (IOException)
-        {
-            // a process may hold a file for a moment; the directory is in the temp folder
-        }
+        await _ws.DisposeAsync();
     }
 }
 

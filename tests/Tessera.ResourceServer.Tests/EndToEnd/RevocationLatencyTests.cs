@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Tessera.ResourceServer.Tests.Infrastructure;
 using Tessera.ResourceServer.Tests.Unit;
 using Xunit.Abstractions;
@@ -26,9 +25,7 @@ public sealed partial class RevocationLatencyTests(ITestOutputHelper output) : I
     /// <summary>Per sample, give up (and fail) well after the bound: the test stays bounded even when the feature is broken.</summary>
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(5);
 
-    private readonly List<ChildProcess> _processes = [];
-    private readonly string _work = Directory.CreateTempSubdirectory("tessera-rs-e2e-").FullName;
-    private string[] _tesseraArgs = [];
+    private readonly ProcessWorkspace _ws = new("tessera-rs-e2e-");
     private string _tesseraUrl = "";
     private string _apiUrl = "";
     private string _webSecret = "";
@@ -37,20 +34,20 @@ public sealed partial class RevocationLatencyTests(ITestOutputHelper output) : I
     {
         _tesseraUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
         _apiUrl = $"http://127.0.0.1:{LocalIssuer.FreePort()}";
-        _tesseraArgs = ["--urls=" + _tesseraUrl, "--Tessera:Issuer=" + _tesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_work, "tessera"),
+        _ws.TesseraArgs = ["--urls=" + _tesseraUrl, "--Tessera:Issuer=" + _tesseraUrl, "--Tessera:DataDirectory=" + Path.Combine(_ws.Work, "tessera"),
             "--Tessera:MasterKey=" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             // Quiet: a child that logs every request can block on its own console pipe and distort the timings.
             "--Logging:LogLevel:Default=Warning"];
 
         // Default settings everywhere (5-minute access tokens, the library's defaults): only what the scenario needs is added.
-        _webSecret = SecretIn(await CliAsync("clients", "add", "web", "--name", "Web app", "--grant", "authorization_code", "--grant", "refresh_token",
+        _webSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "web", "--name", "Web app", "--grant", "authorization_code", "--grant", "refresh_token",
             "--redirect-uri", RedirectUri, "--scope", "openid offline_access api.read", "--first-party", "--resource", _apiUrl));
-        var feedSecret = SecretIn(await CliAsync("clients", "add", "sample-api-feed", "--name", "Sample API (revocation feed)", "--scope", "tessera.revocations"));
-        await CliAsync("users", "add", "alice", "--password", Password);
+        var feedSecret = ProcessWorkspace.SecretIn(await _ws.CliAsync("clients", "add", "sample-api-feed", "--name", "Sample API (revocation feed)", "--scope", "tessera.revocations"));
+        await _ws.CliAsync("users", "add", "alice", "--password", Password);
 
-        var tessera = Start("tessera", BuildOutput.TesseraDll, ["serve", .. _tesseraArgs]);
+        var tessera = _ws.Start("tessera", BuildOutput.TesseraDll, ["serve", .. _ws.TesseraArgs]);
         await tessera.WaitUntilReadyAsync(_tesseraUrl + "/healthz", TimeSpan.FromSeconds(30));
-        var api = Start("sample API", BuildOutput.SampleApiDll, ["--urls=" + _apiUrl, "--Authority=" + _tesseraUrl, "--Audience=" + _apiUrl,
+        var api = _ws.Start("sample API", BuildOutput.SampleApiDll, ["--urls=" + _apiUrl, "--Authority=" + _tesseraUrl, "--Audience=" + _apiUrl,
             "--FeedClientId=sample-api-feed", "--FeedClientSecret=" + feedSecret, "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Tessera.ResourceServer=Debug"]);
         await api.WaitUntilReadyAsync(_apiUrl + "/healthz", TimeSpan.FromSeconds(30));
     }
@@ -76,7 +73,7 @@ public sealed partial class RevocationLatencyTests(ITestOutputHelper output) : I
             string sid;
             using (var ok = await CallAsync(api, access))
             {
-                Assert.True(ok.StatusCode == HttpStatusCode.OK, $"sample {i}: {(int)ok.StatusCode} before revocation\n{Logs}");
+                Assert.True(ok.StatusCode == HttpStatusCode.OK, $"sample {i}: {(int)ok.StatusCode} before revocation\n{_ws.Logs}");
                 using var body = JsonDocument.Parse(await ok.Content.ReadAsStringAsync());
                 sid = body.RootElement.GetProperty("sid").GetString()!;
                 Assert.False(string.IsNullOrEmpty(body.RootElement.GetProperty("sub").GetString()));
@@ -97,7 +94,7 @@ public sealed partial class RevocationLatencyTests(ITestOutputHelper output) : I
                     break;
                 }
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                Assert.True(clock.Elapsed < GiveUpAfter, $"sample {i}: the API still accepted the revoked session's token after {clock.Elapsed.TotalSeconds:F1} s\n{Logs}");
+                Assert.True(clock.Elapsed < GiveUpAfter, $"sample {i}: the API still accepted the revoked session's token after {clock.Elapsed.TotalSeconds:F1} s\n{_ws.Logs}");
                 await Task.Delay(20);
             }
         }
@@ -108,7 +105,7 @@ public sealed partial class RevocationLatencyTests(ITestOutputHelper output) : I
         output.WriteLine($"revocation → 401 over {sorted.Count} sessions: p50 {p50.TotalMilliseconds:F0} ms, p99 {p99.TotalMilliseconds:F0} ms, " +
                          $"max {sorted[^1].TotalMilliseconds:F0} ms; all: {string.Join(", ", latencies.Select(l => l.TotalMilliseconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))}");
         output.WriteLine("of which the revocation request itself: " + string.Join(", ", revokeTimes.Select(l => l.TotalMilliseconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))) + " ms");
-        Assert.True(p99 <= P99Bound, $"p99 {p99.TotalMilliseconds:F0} ms > {P99Bound.TotalMilliseconds} ms\n{Logs}");
+        Assert.True(p99 <= P99Bound, $"p99 {p99.TotalMilliseconds:F0} ms > {P99Bound.TotalMilliseconds} ms\n{_ws.Logs}");
     }
 
     private static async Task<HttpResponseMessage> CallAsync(HttpClient api, string token)
@@ -118,34 +115,13 @@ public sealed partial class RevocationLatencyTests(ITestOutputHelper output) : I
         return await api.SendAsync(request);
     }
 
-    private Task<string> CliAsync(params string[] args) =>
-        ChildProcess.RunAsync(_work, BuildOutput.TesseraDll, [.. args, .. _tesseraArgs], TimeSpan.FromSeconds(60));
 
-    private ChildProcess Start(string name, string dll, string[] args)
-    {
-        var p = ChildProcess.Start(name, _work, dll, args);
-        _processes.Add(p);
-        return p;
-    }
 
-    private string Logs => string.Join("\n\n", _processes.Select(p => $"==== {p.Name} ====\n{p.Output}"));
 
-    private static string SecretIn(string cliOutput) =>
-        SecretLine().Match(cliOutput) is { Success: true } m ? m.Groups[1].Value : throw new InvalidOperationException("No client secret in the CLI's output:\n" + cliOutput);
 
-    [GeneratedRegex(@"Secret \(shown once, stored only as a hash\): (\S+)")]
-    private static partial Regex SecretLine();
 
     public async Task DisposeAsync()
     {
-        foreach (var p in _processes) await p.DisposeAsync();
-        try
-        {
-            Directory.Delete(_work, recursive: true);
-        }
-        catch (IOException)
-        {
-            // a process may hold a file for a moment; the directory is in the temp folder
-        }
+        await _ws.DisposeAsync();
     }
 }
