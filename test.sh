@@ -17,48 +17,12 @@ die() { log "$*"; exit 1; }
 
 # ---- (a) PostgreSQL server binaries ------------------------------------------------------------------------------
 
-find_pg_bindir() {
-    local dir
-    if command -v pg_config >/dev/null 2>&1; then
-        dir="$(pg_config --bindir 2>/dev/null || true)"
-        if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
-            printf '%s\n' "$dir"
-            return 0
-        fi
-    fi
-    # Debian and Ubuntu keep the server outside PATH, one directory per major version: take the newest.
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -n -r); do
-        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
-            printf '%s\n' "$dir"
-            return 0
-        fi
-    done
-    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-        dirname "$(command -v initdb)"
-        return 0
-    fi
-    return 1
-}
-
-install_postgres() {
-    command -v apt-get >/dev/null 2>&1 \
-        || die "PostgreSQL server binaries (initdb, pg_ctl) were not found and apt-get is not available: install PostgreSQL and run again."
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 \
-            || die "PostgreSQL server binaries were not found, and installing them needs root (no sudo here): run 'apt-get install postgresql' as root."
-        sudo=(sudo)
-    fi
-    log "PostgreSQL server binaries not found; installing Debian's postgresql package..."
-    ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 \
-        || die "apt-get update failed: install PostgreSQL by hand and run again."
-    ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >&2 \
-        || die "apt-get install postgresql failed: install PostgreSQL by hand and run again."
-}
+# find_pg_bindir, install_postgres, free_port
+. ./scripts/postgres.sh
 
 PG_BIN="$(find_pg_bindir || true)"
 if [ -z "$PG_BIN" ]; then
-    install_postgres
+    install_postgres "install PostgreSQL by hand (Debian: apt-get install postgresql, as root) and run again"
     PG_BIN="$(find_pg_bindir || true)"
     [ -n "$PG_BIN" ] || die "the postgresql package is installed but initdb/pg_ctl are still not found."
 fi
@@ -137,23 +101,6 @@ chmod 700 "$PG_TMP"
 
 ${as_pg[@]+"${as_pg[@]}"} "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --no-locale --no-sync >"$PG_TMP/initdb.log" 2>&1 \
     || { cat "$PG_TMP/initdb.log" >&2; die "initdb failed."; }
-
-free_port() {
-    # Ask the kernel for a free port on the loopback interface.
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-        return
-    fi
-    local port
-    for _ in $(seq 1 100); do
-        port=$(( 20000 + RANDOM % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            printf '%s\n' "$port"
-            return
-        fi
-    done
-    die "could not find a free TCP port on 127.0.0.1."
-}
 
 PG_PORT=""
 for attempt in 1 2 3; do

@@ -54,40 +54,15 @@ step() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
 
 # ---- PostgreSQL server binaries (first: a missing PostgreSQL fails before the long build) --------------------------
-# As in ./test.sh: pg_config's bindir, else Debian's /usr/lib/postgresql/<newest>/bin, else PATH; when there are none,
-# Debian's postgresql package through apt-get (as root, or with sudo).
-find_pg_bindir() {
-  local dir
-  if command -v pg_config >/dev/null 2>&1; then
-    dir="$(pg_config --bindir 2>/dev/null || true)"
-    if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then printf '%s\n' "$dir"; return 0; fi
-  fi
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -n -r); do
-    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then printf '%s\n' "$dir"; return 0; fi
-  done
-  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then dirname "$(command -v initdb)"; return 0; fi
-  return 1
-}
-
-install_postgres() {
-  local hint="install PostgreSQL (Debian: apt-get install postgresql) and run again, or run without the PostgreSQL columns: BENCH_PG=0 bench/run.sh"
-  command -v apt-get >/dev/null 2>&1 || die "PostgreSQL server binaries (initdb, pg_ctl) were not found and apt-get is not available: $hint."
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "PostgreSQL server binaries were not found, and installing them needs root (no sudo here): $hint."
-    sudo=(sudo)
-  fi
-  echo "PostgreSQL server binaries not found; installing Debian's postgresql package..." >&2
-  ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed: $hint."
-  ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >&2 \
-    || die "apt-get install postgresql failed: $hint."
-}
+# Shared with ./test.sh (scripts/postgres.sh): find_pg_bindir (pg_config's bindir, else Debian's
+# /usr/lib/postgresql/<newest>/bin, else PATH), install_postgres (Debian's package through apt-get), free_port.
+. "$ROOT/scripts/postgres.sh"
 
 if [ "$BENCH_PG" = 1 ]; then
   step "PostgreSQL server binaries"
   PG_BIN="$(find_pg_bindir || true)"
   if [ -z "$PG_BIN" ]; then
-    install_postgres
+    install_postgres "install PostgreSQL (Debian: apt-get install postgresql) and run again, or run without the PostgreSQL columns: BENCH_PG=0 bench/run.sh"
     PG_BIN="$(find_pg_bindir || true)"
     [ -n "$PG_BIN" ] || die "the postgresql package is installed but initdb/pg_ctl are still not found (BENCH_PG=0 runs without PostgreSQL)."
   fi
@@ -167,19 +142,6 @@ wait_up() {
 # As in ./test.sh, but with PostgreSQL's durability defaults (fsync, synchronous_commit, full_page_writes all on):
 # every commit is flushed to disk before it is acknowledged. Only max_connections is raised, above what the four
 # Tessera processes' connection pools (Npgsql's default of 100 each) could open.
-free_port() {
-  if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-    return
-  fi
-  local port
-  for _ in $(seq 1 100); do
-    port=$(( 20000 + RANDOM % 12000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then printf '%s\n' "$port"; return; fi
-  done
-  die "could not find a free TCP port on 127.0.0.1."
-}
-
 if [ "$BENCH_PG" = 1 ]; then
   step "PostgreSQL: a throw-away cluster"
   # initdb and postgres refuse to run as root: then they run as the postgres OS user, who must own the directory.

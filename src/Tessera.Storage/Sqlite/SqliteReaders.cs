@@ -17,23 +17,13 @@ internal sealed class SqliteReaders(string connectionString) : IDisposable
 
     internal sealed class Reader(SqliteConnection connection) : IDisposable
     {
-        private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+        private readonly PreparedCommands _commands = new(connection);
 
-        public SqliteCommand Command(string sql)
-        {
-            if (!_commands.TryGetValue(sql, out var cmd))
-            {
-                cmd = connection.CreateCommand();
-                cmd.CommandText = sql;
-                _commands[sql] = cmd;
-            }
-            cmd.Parameters.Clear();
-            return cmd;
-        }
+        public SqliteCommand Command(string sql) => _commands.For(sql);
 
         public void Dispose()
         {
-            foreach (var c in _commands.Values) c.Dispose();
+            _commands.Dispose();
             connection.Dispose();
         }
     }

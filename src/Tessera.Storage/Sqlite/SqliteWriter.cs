@@ -16,7 +16,7 @@ internal sealed class SqliteWriter : IAsyncDisposable
     private readonly Channel<IWork> _queue = Channel.CreateUnbounded<IWork>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SqliteConnection _connection;
     private readonly Task _loop;
-    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private readonly PreparedCommands _commands;
 
     private interface IWork
     {
@@ -40,6 +40,7 @@ internal sealed class SqliteWriter : IAsyncDisposable
         _connection = new SqliteConnection(connectionString);
         _connection.Open();
         configure(_connection);
+        _commands = new PreparedCommands(_connection);
         _loop = Task.Factory.StartNew(Loop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
 
@@ -51,17 +52,7 @@ internal sealed class SqliteWriter : IAsyncDisposable
     }
 
     /// <summary>A prepared command reused across writes; its parameters are cleared and refilled by the caller.</summary>
-    public SqliteCommand Command(string sql)
-    {
-        if (!_commands.TryGetValue(sql, out var cmd))
-        {
-            cmd = _connection.CreateCommand();
-            cmd.CommandText = sql;
-            _commands[sql] = cmd;
-        }
-        cmd.Parameters.Clear();
-        return cmd;
-    }
+    public SqliteCommand Command(string sql) => _commands.For(sql);
 
     private async Task Loop()
     {
@@ -114,7 +105,7 @@ internal sealed class SqliteWriter : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
-        foreach (var c in _commands.Values) c.Dispose();
+        _commands.Dispose();
         await _connection.DisposeAsync();
     }
 }
