@@ -130,7 +130,8 @@ log "PostgreSQL is ready on 127.0.0.1:$PG_PORT (data in $PG_DATA)"
 
 # ---- (c) point the tests at it, (d) run them -----------------------------------------------------------------------
 
-export TESSERA_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres"
+# Timeout: connecting may wait on a busy 2-core machine running every test project at once (Npgsql's default is 15 s).
+export TESSERA_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres;Timeout=60"
 
 set +e
 dotnet test Tessera.slnx -c Release "$@"
