@@ -16,11 +16,16 @@ public sealed class SecretProtector
     private const int TagSize = 16;
     private readonly byte[] _key;
 
+    // One cipher context per thread: AesGcm is not safe for concurrent use, and creating one per call (a new
+    // OpenSSL context each time) cost more than the encryption itself on the refresh path.
+    private readonly ThreadLocal<AesGcm> _aes;
+
     public SecretProtector(byte[] masterKey)
     {
         if (masterKey.Length != 32)
             throw new ArgumentException("The master key must be 32 bytes (256 bits).", nameof(masterKey));
         _key = masterKey.ToArray();
+        _aes = new ThreadLocal<AesGcm>(() => new AesGcm(_key, TagSize));
     }
 
     /// <summary>A key for another use, derived from the master key with HKDF-SHA256 (RFC 5869).</summary>
@@ -32,8 +37,7 @@ public sealed class SecretProtector
         output[0] = Version;
         var nonce = output.AsSpan(1, NonceSize);
         RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(_key, TagSize);
-        aes.Encrypt(nonce, plaintext, output.AsSpan(1 + NonceSize + TagSize), output.AsSpan(1 + NonceSize, TagSize), Encoding.UTF8.GetBytes(purpose));
+        _aes.Value!.Encrypt(nonce, plaintext, output.AsSpan(1 + NonceSize + TagSize), output.AsSpan(1 + NonceSize, TagSize), Encoding.UTF8.GetBytes(purpose));
         return output;
     }
 
@@ -44,8 +48,7 @@ public sealed class SecretProtector
         var plaintext = new byte[protectedData.Length - 1 - NonceSize - TagSize];
         try
         {
-            using var aes = new AesGcm(_key, TagSize);
-            aes.Decrypt(protectedData.Slice(1, NonceSize), protectedData[(1 + NonceSize + TagSize)..],
+            _aes.Value!.Decrypt(protectedData.Slice(1, NonceSize), protectedData[(1 + NonceSize + TagSize)..],
                 protectedData.Slice(1 + NonceSize, TagSize), plaintext, Encoding.UTF8.GetBytes(purpose));
             return plaintext;
         }

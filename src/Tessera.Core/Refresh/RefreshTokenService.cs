@@ -41,9 +41,12 @@ public sealed class RefreshTokenService(
         if (!Handles.TryGetFamily(request.RefreshToken, out var family))
             return Fail(null, client, request, "malformed or unknown refresh token");
         var tokenHash = Handles.Hash(request.RefreshToken);
-        var session = await store.Sessions.FindByFamilyAsync(Handles.Hash(family), ct);
-        if (session is null)
+        var familyHash = Handles.Hash(family);
+        // The session and its user in one read; the user is checked in step 4.
+        var found = await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
+        if (found is null)
             return Fail(null, client, request, "unknown refresh token");
+        var (session, user) = found;
 
         // 2. RFC 6749 §6: "the authorization server MUST ... validate the refresh token ... was issued to the authenticated client".
         if (session.ClientId != client.Id)
@@ -82,7 +85,6 @@ public sealed class RefreshTokenService(
                 return await FailAudited(session, client, request, "session past its absolute lifetime", ct);
             if (now >= session.IdleExpiresAt)
                 return await FailAudited(session, client, request, "session idle-expired", ct);
-            var user = await store.Users.FindByIdAsync(session.UserId, ct);
             if (user is null)
                 return await FailAudited(session, client, request, "user no longer exists", ct);
             if (user.Disabled)
@@ -165,9 +167,10 @@ public sealed class RefreshTokenService(
 
             if (attempt >= 2)
                 return await FailAudited(session, client, request, "lost the rotation race repeatedly", ct);
-            session = await store.Sessions.FindAsync(session.Id, ct);
-            if (session is null)
+            found = await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
+            if (found is null)
                 return Fail(null, client, request, "session disappeared during refresh");
+            (session, user) = found;
         }
     }
 

@@ -112,11 +112,20 @@ public sealed record Rotation(
     string? UserAgent,
     AuditEvent Audit);
 
+/// <summary>A session and its user as they were in one snapshot.</summary>
+public sealed record SessionWithUser(Session Session, User? User);
+
 public interface ISessionStore
 {
     Task CreateAsync(Session session, CancellationToken ct);
     Task<Session?> FindAsync(string sessionId, CancellationToken ct);
     Task<Session?> FindByFamilyAsync(byte[] familyHash, CancellationToken ct);
+
+    /// <summary>
+    /// The session of a refresh-token family together with its user (null when the user no longer exists), read in
+    /// one statement: one snapshot, and one round trip instead of two on the refresh path.
+    /// </summary>
+    Task<SessionWithUser?> FindByFamilyWithUserAsync(byte[] familyHash, CancellationToken ct);
     Task<IReadOnlyList<Session>> ListByUserAsync(string userId, CancellationToken ct);
     Task<IReadOnlyList<Session>> ListByClientAsync(string clientId, CancellationToken ct);
 

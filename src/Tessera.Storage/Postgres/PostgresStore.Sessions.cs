@@ -47,6 +47,12 @@ public sealed partial class PostgresStore
     Task<Session?> ISessionStore.FindByFamilyAsync(byte[] familyHash, CancellationToken ct) =>
         QuerySingleAsync($"SELECT {SessionColumns} FROM sessions WHERE family_hash = @f", p => p.Bytes("f", familyHash), MapSession, ct);
 
+    private static readonly string JoinedSessionColumns = string.Join(", ", SessionColumns.Split(", ").Select(c => "s." + c));
+
+    Task<SessionWithUser?> ISessionStore.FindByFamilyWithUserAsync(byte[] familyHash, CancellationToken ct) =>
+        QuerySingleAsync($"SELECT {JoinedSessionColumns}, u.doc, u.version FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.family_hash = @f",
+            p => p.Bytes("f", familyHash), r => new SessionWithUser(MapSession(r), r.IsDBNull(22) ? null : MapUser(r, 22)), ct);
+
     async Task<IReadOnlyList<Session>> ISessionStore.ListByUserAsync(string userId, CancellationToken ct) =>
         await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = @u ORDER BY created_at DESC, id COLLATE \"C\"", p => p.Text("u", userId), MapSession, ct);
 

@@ -120,11 +120,14 @@ public sealed partial class PostgresStore : ITesseraStore, IClientStore, IUserSt
     // ---- users -----------------------------------------------------------------------------------------------
 
     // The version lives in its own column (the document never holds it), so the compare-and-swap is on the row.
-    private User MapUser(NpgsqlDataReader r)
+    private User MapUser(NpgsqlDataReader r) => MapUser(r, 0);
+
+    /// <summary>The user whose doc and version are the columns at <paramref name="at"/> and after it.</summary>
+    private User MapUser(NpgsqlDataReader r, int at)
     {
-        var doc = r.GetString(0);
+        var doc = r.GetString(at);
         // Keyed by the document itself (every user document holds its id), so lookups by id and by name share it.
-        return _userDocs.Read(doc, doc) with { Version = r.GetInt64(1) };
+        return _userDocs.Read(doc, doc) with { Version = r.GetInt64(at + 1) };
     }
 
     private readonly DocCache<Client> _clientDocs = new();

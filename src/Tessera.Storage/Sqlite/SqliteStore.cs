@@ -29,6 +29,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     private readonly string _connectionString;
     private readonly SqliteStoreOptions _options;
     private SqliteWriter? _writer;
+    private SqliteCheckpointer? _checkpointer;
     private readonly SqliteReaders _readers;
     private readonly DocCache<Client> _clientDocs = new();
     private readonly DocCache<User> _userDocs = new();
@@ -91,11 +92,19 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
             }
             tx.Commit();
         }
-        _writer ??= new SqliteWriter(_connectionString, Configure);
+        _writer ??= new SqliteWriter(_connectionString, c =>
+        {
+            Configure(c);
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = $"PRAGMA wal_autocheckpoint={SqliteCheckpointer.WriterSafetyNetPages};";
+            cmd.ExecuteNonQuery();
+        });
+        _checkpointer ??= new SqliteCheckpointer(_connectionString, TimeSpan.FromMilliseconds(100));
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_checkpointer is not null) await _checkpointer.DisposeAsync();
         if (_writer is not null) await _writer.DisposeAsync();
         _readers.Dispose();
         // Only this store's pool (pools are keyed by connection string): other stores in the process keep theirs.
@@ -172,11 +181,14 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     // ---- users -----------------------------------------------------------------------------------------------
 
     // The version lives in its own column (the document never holds it), so the compare-and-swap is on the row.
-    private User MapUser(SqliteDataReader r)
+    private User MapUser(SqliteDataReader r) => MapUser(r, 0);
+
+    /// <summary>The user whose doc and version are the columns at <paramref name="at"/> and after it.</summary>
+    private User MapUser(SqliteDataReader r, int at)
     {
-        var doc = r.GetString(0);
+        var doc = r.GetString(at);
         // Keyed by the document itself (every user document holds its id), so lookups by id and by name share it.
-        return _userDocs.Read(doc, doc) with { Version = r.GetInt64(1) };
+        return _userDocs.Read(doc, doc) with { Version = r.GetInt64(at + 1) };
     }
 
     Task<User?> IUserStore.FindByIdAsync(string id, CancellationToken ct) =>

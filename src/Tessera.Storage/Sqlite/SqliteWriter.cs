@@ -57,41 +57,68 @@ internal sealed class SqliteWriter : IAsyncDisposable
     private async Task Loop()
     {
         var batch = new List<IWork>(MaxBatch);
-        var done = new List<IWork>(MaxBatch);
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            done.Clear();
             while (batch.Count < MaxBatch && reader.TryRead(out var w)) batch.Add(w);
-            try
+            if (!TryRunTogether(batch)) RunIsolated(batch);
+        }
+    }
+
+    /// <summary>
+    /// The common case: every write of the batch succeeds, so they run one after another in one transaction with
+    /// nothing between them. If any throws, the whole transaction is rolled back (nothing of it was acknowledged)
+    /// and <see cref="RunIsolated"/> runs the batch again with a savepoint per write. The bodies only touch the
+    /// database, so running one again after a rollback is the same as running it once.
+    /// </summary>
+    private bool TryRunTogether(List<IWork> batch)
+    {
+        try
+        {
+            Exec("BEGIN IMMEDIATE");
+            foreach (var w in batch) w.Run(this);
+            Exec("COMMIT");
+        }
+        catch (Exception)
+        {
+            try { Exec("ROLLBACK"); } catch (SqliteException) { /* nothing was open */ }
+            return false;
+        }
+        foreach (var w in batch) w.Complete();
+        return true;
+    }
+
+    /// <summary>Each write in its own savepoint, so one failing write rolls back alone and fails alone.</summary>
+    private void RunIsolated(List<IWork> batch)
+    {
+        var done = new List<IWork>(batch.Count);
+        try
+        {
+            Exec("BEGIN IMMEDIATE");
+            foreach (var w in batch)
             {
-                Exec("BEGIN IMMEDIATE");
-                foreach (var w in batch)
+                Exec("SAVEPOINT w");
+                try
                 {
-                    Exec("SAVEPOINT w");
-                    try
-                    {
-                        w.Run(this);
-                        Exec("RELEASE w");
-                        done.Add(w);
-                    }
-                    catch (Exception e)
-                    {
-                        Exec("ROLLBACK TO w");
-                        Exec("RELEASE w");
-                        w.Fail(e);
-                    }
+                    w.Run(this);
+                    Exec("RELEASE w");
+                    done.Add(w);
                 }
-                Exec("COMMIT");
-                foreach (var w in done) w.Complete();
+                catch (Exception e)
+                {
+                    Exec("ROLLBACK TO w");
+                    Exec("RELEASE w");
+                    w.Fail(e);
+                }
             }
-            catch (Exception e)
-            {
-                try { Exec("ROLLBACK"); } catch (SqliteException) { /* nothing was open */ }
-                foreach (var w in done) w.Fail(e);
-                foreach (var w in batch.Except(done)) w.Fail(e);
-            }
+            Exec("COMMIT");
+            foreach (var w in done) w.Complete();
+        }
+        catch (Exception e)
+        {
+            try { Exec("ROLLBACK"); } catch (SqliteException) { /* nothing was open */ }
+            foreach (var w in batch) w.Fail(e);
         }
     }
 
