@@ -73,5 +73,10 @@ internal static class PostgresSchema
         CREATE TABLE dataprotection_keys (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, friendly_name text, xml text NOT NULL, created_at bigint NOT NULL);
         """,
+        // 5: nothing to change. The SQLite store gained a change counter for its client cache here; PostgreSQL nodes
+        // read the client on every request, so they need none. Kept so both stores stay at the same schema version.
+        """
+        SELECT 1;
+        """,
     ];
 }

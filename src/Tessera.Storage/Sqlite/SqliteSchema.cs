@@ -54,5 +54,14 @@ internal static class SqliteSchema
         """
         ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
         """,
+        // 5: a counter of changes to clients, kept by triggers, so a client cache sees changes made by another process
+        // on the same file (SqliteClientCache).
+        """
+        CREATE TABLE change_counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+        INSERT INTO change_counters (name, n) VALUES ('clients', 0);
+        CREATE TRIGGER clients_inserted AFTER INSERT ON clients BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'clients'; END;
+        CREATE TRIGGER clients_updated AFTER UPDATE ON clients BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'clients'; END;
+        CREATE TRIGGER clients_deleted AFTER DELETE ON clients BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'clients'; END;
+        """,
     ];
 }

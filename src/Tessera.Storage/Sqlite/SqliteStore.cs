@@ -21,6 +21,9 @@ public sealed record SqliteStoreOptions
     /// last commits. FULL fsyncs every commit, so nothing acknowledged is lost even on power loss.
     /// </summary>
     public bool FullSync { get; init; }
+
+    /// <summary>The clock of the client cache's freshness rule (<see cref="SqliteClientCache"/>); tests replace it.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }
 
 /// <summary>The embedded store: one SQLite file in WAL mode. Reads use pooled connections; writes go through <see cref="SqliteWriter"/>.</summary>
@@ -32,6 +35,9 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     private SqliteCheckpointer? _checkpointer;
     private readonly SqliteReaders _readers;
     private readonly DocCache<Client> _clientDocs = new();
+    private readonly SqliteClientCache _clients;
+    private readonly CancellationTokenSource _stopPolling = new();
+    private Task? _polling;
     private readonly DocCache<User> _userDocs = new();
 
     public SqliteStore(SqliteStoreOptions options)
@@ -47,6 +53,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
             DefaultTimeout = 30,
         }.ToString();
         _readers = new SqliteReaders(_connectionString);
+        _clients = new SqliteClientCache(options.TimeProvider);
     }
 
     public IClientStore Clients => this;
@@ -100,10 +107,44 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
             cmd.ExecuteNonQuery();
         });
         _checkpointer ??= new SqliteCheckpointer(_connectionString, TimeSpan.FromMilliseconds(100));
+        _polling ??= Task.Run(PollClientChangesLoopAsync);
+    }
+
+    /// <summary>One poll of the clients change counter (see <see cref="SqliteClientCache"/>).</summary>
+    internal void PollClientChanges()
+    {
+        var began = _clients.PollBegins();
+        var counter = QueryAsync("SELECT n FROM change_counters WHERE name = 'clients'", _ => { }, r => r.GetInt64(0), CancellationToken.None).Result;
+        _clients.Observed(began, counter.Count > 0 ? counter[0] : -1);
+    }
+
+    private async Task PollClientChangesLoopAsync()
+    {
+        using var timer = new PeriodicTimer(SqliteClientCache.PollInterval, _options.TimeProvider);
+        try
+        {
+            do
+            {
+                try
+                {
+                    PollClientChanges();
+                }
+                catch (Exception e) when (e is SqliteException or ObjectDisposedException)
+                {
+                    // The cache stops being used once the last good poll is too old; the next round tries again.
+                }
+            }
+            while (await timer.WaitForNextTickAsync(_stopPolling.Token).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (!_stopPolling.IsCancellationRequested) _stopPolling.Cancel();
+        if (_polling is not null) await _polling;
         if (_checkpointer is not null) await _checkpointer.DisposeAsync();
         if (_writer is not null) await _writer.DisposeAsync();
         _readers.Dispose();
@@ -157,26 +198,53 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
 
     // ---- clients ---------------------------------------------------------------------------------------------
 
-    Task<Client?> IClientStore.FindAsync(string clientId, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct);
+    Task<Client?> IClientStore.FindAsync(string clientId, CancellationToken ct)
+    {
+        if (_clients.Find(clientId) is { } remembered) return Task.FromResult<Client?>(remembered);
+        var generation = _clients.Generation;
+        var found = QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct).Result;
+        if (found is not null) _clients.Remember(clientId, found, generation);
+        return Task.FromResult(found);
+    }
 
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
         await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);
 
-    Task IClientStore.SaveAsync(Client client, CancellationToken ct) => Writer.WriteAsync(w =>
+    // A change empties the client cache before the caller hears it is done, whether the write succeeded or threw.
+    async Task IClientStore.SaveAsync(Client client, CancellationToken ct)
     {
-        var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
-        cmd.Parameters.AddWithValue("$id", client.Id);
-        cmd.Parameters.AddWithValue("$doc", Write(client));
-        return cmd.ExecuteNonQuery();
-    });
+        try
+        {
+            await Writer.WriteAsync(w =>
+            {
+                var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+                cmd.Parameters.AddWithValue("$id", client.Id);
+                cmd.Parameters.AddWithValue("$doc", Write(client));
+                return cmd.ExecuteNonQuery();
+            });
+        }
+        finally
+        {
+            _clients.Invalidate();
+        }
+    }
 
-    async Task<bool> IClientStore.DeleteAsync(string clientId, CancellationToken ct) => await Writer.WriteAsync(w =>
+    async Task<bool> IClientStore.DeleteAsync(string clientId, CancellationToken ct)
     {
-        var cmd = w.Command("DELETE FROM clients WHERE id = $id");
-        cmd.Parameters.AddWithValue("$id", clientId);
-        return cmd.ExecuteNonQuery() == 1;
-    });
+        try
+        {
+            return await Writer.WriteAsync(w =>
+            {
+                var cmd = w.Command("DELETE FROM clients WHERE id = $id");
+                cmd.Parameters.AddWithValue("$id", clientId);
+                return cmd.ExecuteNonQuery() == 1;
+            });
+        }
+        finally
+        {
+            _clients.Invalidate();
+        }
+    }
 
     // ---- users -----------------------------------------------------------------------------------------------
 
