@@ -39,6 +39,8 @@ public static class TesseraApp
             .AddCommandLine(args);
         var url = (builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"] ?? DefaultUrl).Split(';')[0];
         builder.WebHost.UseUrls(url);
+        // No "Server: Kestrel" on every answer: it tells a scanner what runs here and nothing a client needs.
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 

@@ -42,7 +42,11 @@ public static class OAuthResults
         http.Response.StatusCode = status;
         NoStore(http);
         http.Response.ContentType = "application/json;charset=UTF-8";
-        await JsonSerializer.SerializeAsync(http.Response.Body, body, body.GetType(), JsonOptions);
+        // Serialised whole first, so the answer carries a Content-Length and goes out with its headers in one write
+        // instead of as chunks. Token-endpoint answers are small.
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(body, body.GetType(), JsonOptions);
+        http.Response.ContentLength = bytes.Length;
+        await http.Response.Body.WriteAsync(bytes);
     }
 
     public static void NoStore(HttpContext http)
