@@ -33,12 +33,17 @@ public sealed class SessionState(string refreshToken, string? accessToken, int n
 }
 
 /// <summary>Token-endpoint calls and the browser flow (authorize, login form, code, PKCE) over real HTTP.</summary>
-public sealed partial class OAuthClient(HttpClient http, Target target)
+/// <remarks>The timed requests go through <see cref="RawHttpEndpoint"/>; the browser flow, which is not timed per request, through HttpClient.</remarks>
+public sealed partial class OAuthClient(HttpClient http, Target target) : IDisposable
 {
     private static readonly MediaTypeHeaderValue FormType = new("application/x-www-form-urlencoded");
-    private readonly string _basic = target.BasicHeader;
-    private readonly Uri[] _token = target.BaseUrls.Select(u => new Uri(u + "/connect/token")).ToArray();
-    private readonly Uri[] _introspect = target.BaseUrls.Select(u => new Uri(u + "/connect/introspect")).ToArray();
+    private readonly RawHttpEndpoint[] _token = target.BaseUrls.Select(u => new RawHttpEndpoint(new Uri(u + "/connect/token"), target.BasicHeader)).ToArray();
+    private readonly RawHttpEndpoint[] _introspect = target.BaseUrls.Select(u => new RawHttpEndpoint(new Uri(u + "/connect/introspect"), target.BasicHeader)).ToArray();
+
+    public void Dispose()
+    {
+        foreach (var e in _token.Concat(_introspect)) e.Dispose();
+    }
     private int _next = -1;
 
     public Target Target => target;
@@ -56,15 +61,11 @@ public sealed partial class OAuthClient(HttpClient http, Target target)
     public Task<Answer> IntrospectAsync(string token, CancellationToken ct) =>
         PostAsync(_introspect[NextNode()], "token=" + Uri.EscapeDataString(token), ct);
 
-    private async Task<Answer> PostAsync(Uri uri, string form, CancellationToken ct)
+    private static async Task<Answer> PostAsync(RawHttpEndpoint endpoint, string form, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, uri);
-        request.Headers.TryAddWithoutValidation("Authorization", _basic);
-        request.Content = new ByteArrayContent(Encoding.ASCII.GetBytes(form));
-        request.Content.Headers.ContentType = FormType;
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);
-        var body = await response.Content.ReadAsByteArrayAsync(ct);
-        return Parse((int)response.StatusCode, body);
+        ct.ThrowIfCancellationRequested();
+        var (status, body) = await endpoint.PostAsync(form);
+        return Parse(status, body);
     }
 
     private static Answer Parse(int status, byte[] body)

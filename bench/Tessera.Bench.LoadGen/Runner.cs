@@ -76,7 +76,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     public async Task<List<SessionState>> SessionsAsync(Target t, int count)
     {
         if (!_pools.TryGetValue(t.Name, out var pool)) _pools[t.Name] = pool = [];
-        var client = new OAuthClient(http, t);
+        using var client = new OAuthClient(http, t);
         var missing = count - pool.Count;
         if (missing <= 0) return pool;
         var sw = Stopwatch.StartNew();
@@ -94,7 +94,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
                         made[i] = await client.LoginAsync(CancellationToken.None);
                         return;
                     }
-                    catch (Exception e) when (attempt < 3 && e is FlowException or HttpRequestException or TaskCanceledException)
+                    catch (Exception e) when (attempt < 3 && e is FlowException or HttpRequestException or TaskCanceledException or IOException or System.Net.Sockets.SocketException)
                     {
                         await Task.Delay(200);
                     }
@@ -180,7 +180,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     private async Task<RunResult> IntrospectionAsync(Target t, int rep)
     {
         // A live access token: a user's (from a refresh of a seeded session) where there are users, else a client's.
-        var client = new OAuthClient(http, t);
+        using var client = new OAuthClient(http, t);
         string token;
         if (t.Flavor == Flavor.Ceiling)
         {
@@ -208,7 +208,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     /// </summary>
     private async Task<RunResult> ClosedLoopAsync(Target t, string scenario, int rep, int concurrency, Func<OAuthClient, int, CancellationToken, Task<Outcome>> op)
     {
-        var client = new OAuthClient(http, t);
+        using var client = new OAuthClient(http, t);
         var stop = 0;
         long windowStart = long.MaxValue, windowEnd = long.MaxValue;
         var histograms = new LongHistogram[concurrency];
@@ -296,7 +296,7 @@ public sealed class Runner(HttpClient http, Settings settings, TextWriter log)
     private async Task<RunResult> RefreshFixedRateAsync(Target t, int rep, double rate)
     {
         var pool = await SessionsAsync(t, settings.Concurrency);
-        var client = new OAuthClient(http, t);
+        using var client = new OAuthClient(http, t);
         var idle = Channel.CreateUnbounded<int>();
         for (var i = 0; i < pool.Count; i++) idle.Writer.TryWrite(i);
         var h = new LongHistogram(60_000_000, 3);
