@@ -409,6 +409,100 @@ public abstract class StoreSpecification : IAsyncLifetime
         Assert.Equal(expected, (await Store.Sessions.ListByClientAsync("web", None)).Select(s => s.Id));
     }
 
+    // ---- sessions: with their user (the refresh path's one read) -------------------------------------------------
+
+    [Fact]
+    public async Task A_session_found_by_family_with_its_user_has_every_field_intact_and_the_user_as_found_by_id()
+    {
+        Assert.True(await Store.Users.CreateAsync(NewUser("alice", "alice"), None));
+        Assert.True(await Store.Users.CreateAsync(NewUser("bob", "bob") with { Name = "Bob Example", Email = "bob@example.org" }, None));
+        // A saved user, so the version read through the join is not just the default.
+        var read = (await Store.Users.FindByIdAsync("alice", None))!;
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(read with { FailedLogins = 2 }, None));
+        var session = NewSession("alice") with
+        {
+            PreviousTokenHash = Hash(), PreviousConsumedAt = T0.AddSeconds(-1), ProtectedCurrentToken = Hash(),
+            RefreshCount = 2, RefreshWindowStart = T0.AddSeconds(-20), LastUsedAt = T0.AddSeconds(-1),
+        };
+        var bobs = NewSession("bob");
+        await Store.Sessions.CreateAsync(session, None);
+        await Store.Sessions.CreateAsync(bobs, None);
+
+        var found = await Store.Sessions.FindByFamilyWithUserAsync(session.FamilyHash!, None);
+        var foundBobs = await Store.Sessions.FindByFamilyWithUserAsync(bobs.FamilyHash!, None);
+
+        Assert.NotNull(found);
+        Assert.Equivalent(session, found.Session, strict: true);
+        Assert.Equal(session.CurrentTokenHash, found.Session.CurrentTokenHash);
+        Assert.NotNull(found.User);
+        Assert.Equivalent(await Store.Users.FindByIdAsync("alice", None), found.User, strict: true);
+        Assert.Equal(1, found.User.Version);
+        Assert.Equal(2, found.User.FailedLogins);
+        // Each session comes with its own user.
+        Assert.NotNull(foundBobs);
+        Assert.Equivalent(bobs, foundBobs.Session, strict: true);
+        Assert.Equivalent(await Store.Users.FindByIdAsync("bob", None), foundBobs.User, strict: true);
+        Assert.Equal(0, foundBobs.User!.Version);
+    }
+
+    [Fact]
+    public async Task A_session_found_by_family_whose_user_does_not_exist_or_was_deleted_comes_without_a_user()
+    {
+        Assert.True(await Store.Users.CreateAsync(NewUser("alice", "alice"), None));
+        var orphan = NewSession("nobody");
+        var deletedUsers = NewSession("alice");
+        await Store.Sessions.CreateAsync(orphan, None);
+        await Store.Sessions.CreateAsync(deletedUsers, None);
+        Assert.NotNull((await Store.Sessions.FindByFamilyWithUserAsync(deletedUsers.FamilyHash!, None))!.User);
+
+        Assert.True(await Store.Users.DeleteAsync("alice", None));
+
+        var withoutUser = await Store.Sessions.FindByFamilyWithUserAsync(orphan.FamilyHash!, None);
+        Assert.NotNull(withoutUser);
+        Assert.Equivalent(orphan, withoutUser.Session, strict: true);
+        Assert.Null(withoutUser.User);
+        var afterDelete = await Store.Sessions.FindByFamilyWithUserAsync(deletedUsers.FamilyHash!, None);
+        Assert.NotNull(afterDelete);
+        Assert.Equivalent(deletedUsers, afterDelete.Session, strict: true);
+        Assert.Null(afterDelete.User);
+    }
+
+    [Fact]
+    public async Task An_unknown_family_is_not_found_with_a_user()
+    {
+        Assert.True(await Store.Users.CreateAsync(NewUser("user-1", "alice"), None));
+        await Store.Sessions.CreateAsync(NewSession(), None);
+
+        Assert.Null(await Store.Sessions.FindByFamilyWithUserAsync(Hash(), None));
+    }
+
+    [Fact]
+    public async Task A_session_found_by_family_with_its_user_shows_a_rotation_and_a_user_save_made_after_an_earlier_read()
+    {
+        Assert.True(await Store.Users.CreateAsync(NewUser("user-1", "alice"), None));
+        var session = NewSession();
+        await Store.Sessions.CreateAsync(session, None);
+        var earlier = (await Store.Sessions.FindByFamilyWithUserAsync(session.FamilyHash!, None))!;
+        var next = Hash();
+
+        Assert.Equal(RotationOutcome.Rotated, await Store.Sessions.TryRotateAsync(RotationOf(session, session.CurrentTokenHash!, next, T0.AddMinutes(1)), None));
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(earlier.User! with { Disabled = true }, None));
+
+        var later = await Store.Sessions.FindByFamilyWithUserAsync(session.FamilyHash!, None);
+        Assert.NotNull(later);
+        Assert.Equal(next, later.Session.CurrentTokenHash);
+        Assert.Equal(session.CurrentTokenHash, later.Session.PreviousTokenHash);
+        Assert.Equal(T0.AddMinutes(1), later.Session.PreviousConsumedAt);
+        Assert.Equivalent(await Store.Sessions.FindAsync(session.Id, None), later.Session, strict: true);
+        Assert.NotNull(later.User);
+        Assert.True(later.User.Disabled);
+        Assert.Equal(earlier.User!.Version + 1, later.User.Version);
+        Assert.Equivalent(await Store.Users.FindByIdAsync("user-1", None), later.User, strict: true);
+        // What was read earlier is untouched.
+        Assert.Equal(session.CurrentTokenHash, earlier.Session.CurrentTokenHash);
+        Assert.False(earlier.User.Disabled);
+    }
+
     // ---- sessions: rotation ----------------------------------------------------------------------------------
 
     [Fact]
@@ -523,6 +617,77 @@ public abstract class StoreSpecification : IAsyncLifetime
 
         Assert.Equal(RotationOutcome.Lost, outcome);
         Assert.Equal(session.CurrentTokenHash, (await Store.Sessions.FindAsync(session.Id, None))!.CurrentTokenHash);
+    }
+
+    // ---- concurrent writes: one failing write fails alone ----------------------------------------------------------
+
+    [Fact]
+    public async Task Among_thirty_concurrent_session_creations_one_that_reuses_an_id_fails_alone_and_every_other_is_stored()
+    {
+        var existing = NewSession();
+        await Store.Sessions.CreateAsync(existing, None);
+        var fresh = Enumerable.Range(0, 30).Select(_ => NewSession()).ToList();
+        // A new family and token, but the id of the stored session: the primary key refuses it.
+        var duplicate = NewSession() with { Id = existing.Id, UserId = "intruder" };
+        var writes = fresh.Take(15).Append(duplicate).Concat(fresh.Skip(15)).ToList();
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var tasks = writes.Select(s => Task.Run(async () =>
+        {
+            await start.Task;
+            await Store.Sessions.CreateAsync(s, None);
+        })).ToList();
+        start.SetResult();
+        await Task.WhenAll(tasks).ContinueWith(_ => { }, TaskScheduler.Default);
+
+        var failed = Assert.Single(tasks, t => t.IsFaulted);
+        Assert.Same(tasks[15], failed);
+        Assert.IsAssignableFrom<System.Data.Common.DbException>(failed.Exception!.InnerException);
+        Assert.All(tasks.Where(t => t != failed), t => Assert.Equal(TaskStatus.RanToCompletion, t.Status));
+        Assert.Equal(31, await Store.Sessions.CountAsync(None));
+        foreach (var s in fresh) Assert.Equivalent(s, await Store.Sessions.FindAsync(s.Id, None), strict: true);
+        Assert.Equivalent(existing, await Store.Sessions.FindAsync(existing.Id, None), strict: true);
+        Assert.Null(await Store.Sessions.FindByFamilyAsync(duplicate.FamilyHash!, None));
+    }
+
+    [Fact]
+    public async Task Concurrent_rotations_mixed_with_failing_writes_each_rotate_once_and_are_audited_once()
+    {
+        var sessions = Enumerable.Range(0, 10).Select(_ => NewSession()).ToList();
+        foreach (var s in sessions) await Store.Sessions.CreateAsync(s, None);
+        // Three competing rotations of each session with its current token, and two creations that break the primary key.
+        var rotations = sessions.SelectMany(s => Enumerable.Range(0, 3).Select(_ => (Session: s, Next: Hash()))).ToList();
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var rotating = rotations.Select(r => Task.Run(async () =>
+        {
+            await start.Task;
+            return await Store.Sessions.TryRotateAsync(RotationOf(r.Session, r.Session.CurrentTokenHash!, r.Next, T0.AddMinutes(1)), None);
+        })).ToList();
+        var failing = new[] { sessions[0], sessions[5] }.Select(s => Task.Run(async () =>
+        {
+            await start.Task;
+            await Store.Sessions.CreateAsync(NewSession() with { Id = s.Id }, None);
+        })).ToList();
+        start.SetResult();
+        var outcomes = await Task.WhenAll(rotating);
+        await Task.WhenAll(failing).ContinueWith(_ => { }, TaskScheduler.Default);
+
+        Assert.All(failing, t => Assert.IsAssignableFrom<System.Data.Common.DbException>(t.Exception?.InnerException));
+        for (var i = 0; i < sessions.Count; i++)
+        {
+            var s = sessions[i];
+            var mine = Enumerable.Range(i * 3, 3).ToList();
+            var winner = Assert.Single(mine, j => outcomes[j] == RotationOutcome.Rotated);
+            Assert.All(mine.Where(j => j != winner), j => Assert.Equal(RotationOutcome.Lost, outcomes[j]));
+            var after = (await Store.Sessions.FindAsync(s.Id, None))!;
+            Assert.Equal(rotations[winner].Next, after.CurrentTokenHash);
+            Assert.Equal(s.CurrentTokenHash, after.PreviousTokenHash);
+            Assert.Equal(s.FamilyHash, after.FamilyHash);
+            Assert.Single(await Store.Audit.QueryAsync(new AuditQuery { SessionId = s.Id, Limit = 1000 }, None));
+        }
+        Assert.Equal(10, await Store.Sessions.CountAsync(None));
+        Assert.Equal(10, (await Store.Audit.QueryAsync(new AuditQuery { Type = AuditTypes.Refreshed, Limit = 1000 }, None)).Count);
     }
 
     // ---- sessions: touch and rate --------------------------------------------------------------------------
