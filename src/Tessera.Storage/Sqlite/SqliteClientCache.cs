@@ -18,8 +18,10 @@ namespace Tessera.Storage.Sqlite;
 /// poll stalls, every lookup goes to the database.</item>
 /// </list>
 /// </para>
-/// Entries carry the generation at which their read began; any invalidation after that makes them unusable, so a
-/// read that raced with a change can never put the old client back. Unknown ids are not remembered.
+/// Entries carry the generation at which their read began; any invalidation after that makes them unusable. This
+/// store's own changes invalidate twice, before their commit and after it, so a read that raced with such a change
+/// cannot leave a usable entry behind: only reads that began after the change was committed can. Unknown ids are not
+/// remembered.
 /// </summary>
 internal sealed class SqliteClientCache(TimeProvider time, int capacity = 4096)
 {

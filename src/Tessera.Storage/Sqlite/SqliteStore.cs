@@ -129,9 +129,10 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
                 {
                     PollClientChanges();
                 }
-                catch (Exception e) when (e is SqliteException or ObjectDisposedException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    // The cache stops being used once the last good poll is too old; the next round tries again.
+                    // Whatever went wrong, the loop goes on: the cache stops being used once the last good poll is
+                    // too old, and the next round tries again.
                 }
             }
             while (await timer.WaitForNextTickAsync(_stopPolling.Token).ConfigureAwait(false));
@@ -145,6 +146,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     {
         if (!_stopPolling.IsCancellationRequested) _stopPolling.Cancel();
         if (_polling is not null) await _polling;
+        _stopPolling.Dispose();
         if (_checkpointer is not null) await _checkpointer.DisposeAsync();
         if (_writer is not null) await _writer.DisposeAsync();
         _readers.Dispose();
@@ -210,13 +212,16 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
         await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);
 
-    // A change empties the client cache before the caller hears it is done, whether the write succeeded or threw.
+    // A change empties the client cache twice: on the writer thread before it commits, and again once it is done
+    // (committed or failed), before the caller hears of it. A read that began before the second emptying cannot leave
+    // a usable entry, so no read that raced with the change can put the old client back (SqliteClientCache).
     async Task IClientStore.SaveAsync(Client client, CancellationToken ct)
     {
         try
         {
             await Writer.WriteAsync(w =>
             {
+                _clients.Invalidate();
                 var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
                 cmd.Parameters.AddWithValue("$id", client.Id);
                 cmd.Parameters.AddWithValue("$doc", Write(client));
@@ -235,6 +240,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         {
             return await Writer.WriteAsync(w =>
             {
+                _clients.Invalidate();
                 var cmd = w.Command("DELETE FROM clients WHERE id = $id");
                 cmd.Parameters.AddWithValue("$id", clientId);
                 return cmd.ExecuteNonQuery() == 1;
