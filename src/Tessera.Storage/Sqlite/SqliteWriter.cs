@@ -45,7 +45,21 @@ internal sealed class SqliteWriter : IAsyncDisposable
         _commands = new PreparedCommands(_connection);
         // Its own thread, not the thread pool's: a batch runs for a few hundred microseconds, and on a small machine
         // taking one of the pool's few threads for that long held back the requests waiting to be read and answered.
-        _loop = Task.Factory.StartNew(Loop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop = done.Task;
+        new Thread(() =>
+        {
+            try
+            {
+                Loop();
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        })
+        { Name = "sqlite-writer", IsBackground = true }.Start();
     }
 
     public Task<T> WriteAsync<T>(Func<SqliteWriter, T> body)
