@@ -18,10 +18,12 @@ namespace Tessera.Storage.Sqlite;
 /// poll stalls, every lookup goes to the database.</item>
 /// </list>
 /// </para>
-/// Entries carry the generation at which their read began; any invalidation after that makes them unusable. This
-/// store's own changes invalidate twice, before their commit and after it, so a read that raced with such a change
-/// cannot leave a usable entry behind: only reads that began after the change was committed can. Unknown ids are not
-/// remembered.
+/// Entries carry the generation at which their read began, and any invalidation after that makes them unusable.
+/// This store's own changes are bracketed by <see cref="BeginChange"/> and <see cref="EndChange"/>: a read that
+/// begins while one is in flight is not remembered at all (it may see the row before or after the commit), and one
+/// that began before it is outdated by it. So every usable entry comes from a read made while no change of this
+/// store was under way, and two reads can never leave an older client in the cache after a newer one. Unknown ids are
+/// not remembered.
 /// </summary>
 internal sealed class SqliteClientCache(TimeProvider time, int capacity = 4096)
 {
@@ -35,8 +37,30 @@ internal sealed class SqliteClientCache(TimeProvider time, int capacity = 4096)
 
     private sealed record Entry(long Generation, Client Client);
 
-    /// <summary>The generation to pass to <see cref="Remember"/> for a read that begins now.</summary>
-    public long Generation => Interlocked.Read(ref _generation);
+    private long _changesInFlight;
+
+    private long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>What to pass to <see cref="Remember"/> for a read that begins now; -1 while a change is in flight.</summary>
+    public long BeginRead()
+    {
+        var generation = Generation;
+        return Interlocked.Read(ref _changesInFlight) > 0 ? -1 : generation;
+    }
+
+    /// <summary>Before a change through this store is written: nothing read from now until <see cref="EndChange"/> is remembered.</summary>
+    public void BeginChange()
+    {
+        Interlocked.Increment(ref _changesInFlight);
+        Invalidate();
+    }
+
+    /// <summary>After the change was committed (or failed), before its caller hears back.</summary>
+    public void EndChange()
+    {
+        Invalidate();
+        Interlocked.Decrement(ref _changesInFlight);
+    }
 
     public Client? Find(string clientId)
     {
@@ -45,12 +69,12 @@ internal sealed class SqliteClientCache(TimeProvider time, int capacity = 4096)
         return _entries.TryGetValue(clientId, out var e) && e.Generation == Generation ? e.Client : null;
     }
 
-    public void Remember(string clientId, Client client, long generationAtReadStart)
+    public void Remember(string clientId, Client client, long readTicket)
     {
-        if (generationAtReadStart != Generation) return;
+        if (readTicket < 0 || readTicket != Generation) return;
         // Bounded: a full table starts over rather than growing with every id ever read.
         if (_entries.Count >= capacity) _entries.Clear();
-        _entries[clientId] = new Entry(generationAtReadStart, client);
+        _entries[clientId] = new Entry(readTicket, client);
     }
 
     /// <summary>Every remembered client becomes unusable.</summary>

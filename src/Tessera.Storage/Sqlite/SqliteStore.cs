@@ -203,25 +203,24 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     Task<Client?> IClientStore.FindAsync(string clientId, CancellationToken ct)
     {
         if (_clients.Find(clientId) is { } remembered) return Task.FromResult<Client?>(remembered);
-        var generation = _clients.Generation;
+        var ticket = _clients.BeginRead();
         var found = QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct).Result;
-        if (found is not null) _clients.Remember(clientId, found, generation);
+        if (found is not null) _clients.Remember(clientId, found, ticket);
         return Task.FromResult(found);
     }
 
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
         await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);
 
-    // A change empties the client cache twice: on the writer thread before it commits, and again once it is done
-    // (committed or failed), before the caller hears of it. A read that began before the second emptying cannot leave
-    // a usable entry, so no read that raced with the change can put the old client back (SqliteClientCache).
+    // A change is bracketed for the client cache: nothing read while it is in flight is remembered, and it empties
+    // the cache before it is written and again once it is done (committed or failed), before the caller hears of it.
     async Task IClientStore.SaveAsync(Client client, CancellationToken ct)
     {
+        _clients.BeginChange();
         try
         {
             await Writer.WriteAsync(w =>
             {
-                _clients.Invalidate();
                 var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
                 cmd.Parameters.AddWithValue("$id", client.Id);
                 cmd.Parameters.AddWithValue("$doc", Write(client));
@@ -230,17 +229,17 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         }
         finally
         {
-            _clients.Invalidate();
+            _clients.EndChange();
         }
     }
 
     async Task<bool> IClientStore.DeleteAsync(string clientId, CancellationToken ct)
     {
+        _clients.BeginChange();
         try
         {
             return await Writer.WriteAsync(w =>
             {
-                _clients.Invalidate();
                 var cmd = w.Command("DELETE FROM clients WHERE id = $id");
                 cmd.Parameters.AddWithValue("$id", clientId);
                 return cmd.ExecuteNonQuery() == 1;
@@ -248,7 +247,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         }
         finally
         {
-            _clients.Invalidate();
+            _clients.EndChange();
         }
     }
 

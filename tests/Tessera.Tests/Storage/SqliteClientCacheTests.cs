@@ -23,7 +23,33 @@ public sealed class SqliteClientCacheTests
     private void Poll(long counter) => _cache.Observed(_cache.PollBegins(), counter);
 
     /// <summary>A read that begins and ends now.</summary>
-    private void Read(Client client) => _cache.Remember(client.Id, client, _cache.Generation);
+    private void Read(Client client) => _cache.Remember(client.Id, client, _cache.BeginRead());
+
+    [Fact]
+    public void Nothing_read_while_a_change_of_this_store_is_in_flight_is_remembered_and_a_read_after_it_is()
+    {
+        Poll(3);
+        Read(_web);
+        var before = _web with { DisplayName = "before" };
+        var after = _web with { DisplayName = "after" };
+
+        var beganBefore = _cache.BeginRead();
+        _cache.BeginChange();
+        Assert.Null(_cache.Find("web"));
+        // Reads during the change may see the row before or after its commit: neither is kept, in either order.
+        var duringA = _cache.BeginRead();
+        var duringB = _cache.BeginRead();
+        _cache.Remember("web", after, duringB);
+        _cache.Remember("web", before, duringA);
+        _cache.Remember("web", before, beganBefore);
+        Assert.Null(_cache.Find("web"));
+        _cache.EndChange();
+        _cache.Remember("web", before, duringA);
+        Assert.Null(_cache.Find("web"));
+
+        Read(after);
+        Assert.Same(after, _cache.Find("web"));
+    }
 
     [Fact]
     public void Nothing_is_served_before_the_first_poll()
@@ -81,7 +107,7 @@ public sealed class SqliteClientCacheTests
     public void A_read_that_began_before_an_invalidation_is_not_remembered()
     {
         Poll(3);
-        var began = _cache.Generation;
+        var began = _cache.BeginRead();
 
         _cache.Invalidate();
         _cache.Remember("web", _web, began);
@@ -128,7 +154,7 @@ public sealed class SqliteClientCacheTests
     public void A_poll_that_sees_the_counter_changed_drops_a_read_that_began_before_it()
     {
         Poll(3);
-        var began = _cache.Generation;
+        var began = _cache.BeginRead();
 
         Poll(4);
         _cache.Remember("web", _web, began);
@@ -139,7 +165,7 @@ public sealed class SqliteClientCacheTests
     [Fact]
     public void The_first_poll_invalidates_what_was_remembered_before_it()
     {
-        var beganBeforeThePoll = _cache.Generation;
+        var beganBeforeThePoll = _cache.BeginRead();
         Read(_cli);
 
         Poll(0);
@@ -156,7 +182,7 @@ public sealed class SqliteClientCacheTests
         cache.Observed(cache.PollBegins(), 3);
         var third = NewClient("third");
 
-        foreach (var c in new[] { _web, _cli, third }) cache.Remember(c.Id, c, cache.Generation);
+        foreach (var c in new[] { _web, _cli, third }) cache.Remember(c.Id, c, cache.BeginRead());
 
         Assert.Null(cache.Find("web"));
         Assert.Null(cache.Find("cli"));
