@@ -229,6 +229,9 @@ public sealed class SqliteStoreTests : StoreSpecification
                 // Each reader sees the versions in commit order, never an older one after a newer one.
                 Assert.True(version >= last, $"read v{version} after v{last}");
                 last = version;
+                // The store's reads complete synchronously; without a yield eight readers hold every pool thread
+                // and the writes' continuations wait for the pool to grow.
+                await Task.Yield();
             }
             return last;
         })));
