@@ -16,6 +16,13 @@ namespace Tessera.Bench.LoadGen;
 public sealed class RawHttpEndpoint : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A connection idle longer than this is closed rather than reused: servers close idle keep-alive connections
+    /// (node's default after 5 s), and a POST is never sent again on a fresh connection after a failure (a refresh
+    /// sent twice would be reuse), so a connection the server may have closed is not tried.
+    /// </summary>
+    private static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(2);
     private readonly string _host;
     private readonly int _port;
     private readonly byte[] _head;
@@ -35,7 +42,13 @@ public sealed class RawHttpEndpoint : IDisposable
     public async Task<(int Status, byte[] Body)> PostAsync(string form)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_idle.TryTake(out var c)) c = await Connection.OpenAsync(_host, _port);
+        Connection? c = null;
+        while (_idle.TryTake(out var idle))
+        {
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(idle.LastUsed) < MaxIdle) { c = idle; break; }
+            idle.Dispose();
+        }
+        c ??= await Connection.OpenAsync(_host, _port);
         try
         {
             var (status, body, reusable) = await c.ExchangeAsync(_head, form, Timeout);
@@ -63,6 +76,8 @@ public sealed class RawHttpEndpoint : IDisposable
         private byte[] _send = new byte[2048];
         private byte[] _buf = new byte[8192];
         private int _start, _end;
+
+        public long LastUsed { get; private set; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
         private Connection(Socket socket) => _socket = socket;
 
@@ -167,7 +182,10 @@ public sealed class RawHttpEndpoint : IDisposable
                 close = true;
             }
             if (_start == _end) _start = _end = 0;
-            return (status, body, !close && _start == _end);
+            LastUsed = System.Diagnostics.Stopwatch.GetTimestamp();
+            // Stops this exchange's timer; false if it fired meanwhile, and such a connection is not reused.
+            var timerStopped = _timeout.TryReset();
+            return (status, body, timerStopped && !close && _start == _end);
         }
 
         private async Task<string> ReadLineAsync(CancellationToken ct)

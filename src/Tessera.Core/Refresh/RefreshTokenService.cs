@@ -48,7 +48,8 @@ public sealed class RefreshTokenService(
             return Fail(null, client, request, "unknown refresh token");
         var (session, user) = found;
 
-        // 2. RFC 6749 §6: "the authorization server MUST ... validate the refresh token ... was issued to the authenticated client".
+        // 2. RFC 6749 §6: the authorization server MUST "authenticate the client if client authentication is included and
+        //    ensure that the refresh token was issued to the authenticated client".
         if (session.ClientId != client.Id)
             return await FailAudited(session, client, request, "refresh token belongs to another client", ct);
 

@@ -10,6 +10,16 @@ namespace Tessera.Core.Storage;
 public interface IClientStore
 {
     Task<Client?> FindAsync(string clientId, CancellationToken ct);
+
+    /// <summary>The client as stored at this moment, never from a cache: for read-modify-write (admin changes).</summary>
+    Task<Client?> FindCurrentAsync(string clientId, CancellationToken ct) => FindAsync(clientId, ct);
+
+    /// <summary>
+    /// How long after another process commits a change to a client a running server on this store may still use the
+    /// client as it was (the SQLite store's client cache; none where clients are read on every request). Revocation
+    /// watermarks for a changed or deleted client reach this far ahead, so tokens obtained in that window are void too.
+    /// </summary>
+    TimeSpan ChangeVisibilityDelay => TimeSpan.Zero;
     Task<IReadOnlyList<Client>> ListAsync(CancellationToken ct);
     /// <summary>Inserts or replaces the client.</summary>
     Task SaveAsync(Client client, CancellationToken ct);

@@ -45,7 +45,7 @@ public static class AdminApi
         admin.MapGet("/clients", async (ITesseraStore store, int? offset, int? limit, CancellationToken ct) =>
             Paginate((await store.Clients.ListAsync(ct)).Select(c => ClientView.From(c)), offset, limit));
         admin.MapGet("/clients/{id}", async (string id, ITesseraStore store, CancellationToken ct) =>
-            await store.Clients.FindAsync(id, ct) is { } c ? Results.Ok(ClientView.From(c)) : NotFound("client"));
+            await store.Clients.FindCurrentAsync(id, ct) is { } c ? Results.Ok(ClientView.From(c)) : NotFound("client"));
         admin.MapPost("/clients", async (ClientRequest body, AdminService ops, HttpContext http, CancellationToken ct) =>
         {
             var (c, secret) = await ops.SaveClientAsync(body.ToClient(), body.Confidential, isNew: true, Actor(http), ct);
@@ -54,7 +54,7 @@ public static class AdminApi
         admin.MapPut("/clients/{id}", async (string id, ClientRequest body, ITesseraStore store, AdminService ops, HttpContext http, CancellationToken ct) =>
         {
             if (body.Id != id) throw new AdminException("The id in the body must match the URL.", "id");
-            if (await store.Clients.FindAsync(id, ct) is not { } existing) return NotFound("client");
+            if (await store.Clients.FindCurrentAsync(id, ct) is not { } existing) return NotFound("client");
             // What this request model cannot express is kept, not reset: a private_key_jwt key set (while the client
             // stays confidential; else a secret would be made for it), the logout and DPoP-nonce settings.
             var client = body.ToClient() with
@@ -67,7 +67,7 @@ public static class AdminApi
             return Results.Ok(ClientView.From(c, secret));
         });
         admin.MapPost("/clients/{id}/rotate-secret", async (string id, ITesseraStore store, AdminService ops, HttpContext http, CancellationToken ct) =>
-            await store.Clients.FindAsync(id, ct) is { } c ? Results.Ok(new { secret = await ops.RotateSecretAsync(c, Actor(http), ct) }) : NotFound("client"));
+            await store.Clients.FindCurrentAsync(id, ct) is { } c ? Results.Ok(new { secret = await ops.RotateSecretAsync(c, Actor(http), ct) }) : NotFound("client"));
         admin.MapPost("/clients/{id}/revoke-sessions", async (string id, AdminService ops, HttpContext http, CancellationToken ct) =>
             Results.Ok(new { revoked = await ops.RevokeClientSessionsAsync(id, Actor(http), ct) }));
         admin.MapDelete("/clients/{id}", async (string id, AdminService ops, HttpContext http, CancellationToken ct) =>

@@ -158,7 +158,7 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
             throw new AdminException($"signingAlgorithm must be one of {string.Join(", ", Core.Keys.KeyRing.Algorithms)}.", "signingAlgorithm");
         foreach (var s in client.Scopes)
             if (!Scopes.TryParse(s, out var one) || one.Count != 1) throw new AdminException($"'{s}' is not a valid scope.", "scopes");
-        var existing = await store.Clients.FindAsync(client.Id, ct);
+        var existing = await store.Clients.FindCurrentAsync(client.Id, ct);
         if (isNew && existing is not null) throw new AdminException($"Client '{client.Id}' exists.", "id", 409);
         if (!isNew && existing is null) throw new AdminException($"No client '{client.Id}'.", "id", 404);
         string? secret = null;
@@ -191,9 +191,13 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         // are access tokens: every token of this client issued up to now (client_credentials, or a refresh made with a
         // stolen refresh token and the old secret) is voided at the token service (introspection, userinfo, admin API)
         // and, through the feed, at the resource servers. The legitimate client refreshes or asks again.
-        await store.Clients.SaveAsync(client with { SecretHash = Handles.Hash(secret), SecretRotatedAt = now }, ct);
+        // A running server on the same SQLite file may accept the old secret for up to the store's change-visibility
+        // delay after this commit (when the CLI rotates it from another process); the rotation instant is moved that
+        // far ahead, so tokens obtained in that window are void as well.
+        var voidBefore = now + store.Clients.ChangeVisibilityDelay;
+        await store.Clients.SaveAsync(client with { SecretHash = Handles.Hash(secret), SecretRotatedAt = voidBefore }, ct);
         await AuditAsync(AuditTypes.ClientChanged, null, client.Id, null, "secret rotated by " + actor, ct);
-        await publisher.ClientRevokedBeforeAsync(client.Id, RevocationTimes.AfterSecondOf(now), RevocationReasons.ClientSecretRotated, now, ct);
+        await publisher.ClientRevokedBeforeAsync(client.Id, RevocationTimes.AfterSecondOf(voidBefore), RevocationReasons.ClientSecretRotated, now, ct);
         return secret;
     }
 
@@ -217,8 +221,10 @@ public sealed class AdminService(ITesseraStore store, PasswordHasher hasher, IRe
         await AuditAsync(AuditTypes.ClientChanged, null, clientId, null, "client deleted by " + actor, ct);
         // Its client_credentials tokens belong to no session: a client watermark voids them, and every other token
         // the client obtained, at the resource servers (the token service's own endpoints refuse a missing client).
+        // As with a rotation: a server that has not yet seen the deletion (SQLite, CLI in another process) may still
+        // issue tokens to it for the store's change-visibility delay, so the watermark reaches past that.
         var now = time.GetUtcNow();
-        await publisher.ClientRevokedBeforeAsync(clientId, RevocationTimes.AfterSecondOf(now), RevocationReasons.ClientDeleted, now, ct);
+        await publisher.ClientRevokedBeforeAsync(clientId, RevocationTimes.AfterSecondOf(now + store.Clients.ChangeVisibilityDelay), RevocationReasons.ClientDeleted, now, ct);
     }
 
     public async Task<bool> RevokeSessionAsync(Session session, string actor, CancellationToken ct)

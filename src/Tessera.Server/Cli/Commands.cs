@@ -106,7 +106,7 @@ public static class Commands
             }
             case ("clients", "rotate-secret"):
             {
-                var c = await store.Clients.FindAsync(Arg(2, "client id"), ct) ?? throw new CliException("No such client.");
+                var c = await store.Clients.FindCurrentAsync(Arg(2, "client id"), ct) ?? throw new CliException("No such client.");
                 Console.WriteLine($"New secret (shown once): {await ops.RotateSecretAsync(c, Actor, ct)}");
                 return 0;
             }

@@ -85,7 +85,7 @@ public static class ConfigSeed
         foreach (var c in clients)
         {
             var secretHash = c.Secret is null ? null : Handles.Hash(c.Secret);
-            var existing = await store.Clients.FindAsync(c.Id, ct);
+            var existing = await store.Clients.FindCurrentAsync(c.Id, ct);
             // A new secret in the configuration is a rotation, with the same consequences as `clients rotate-secret`.
             var rotated = existing?.SecretHash is not null && secretHash is not null && !Handles.HashEquals(existing.SecretHash, secretHash);
             await store.Clients.SaveAsync(new Client

@@ -8,9 +8,18 @@ namespace Tessera.Storage.Sqlite;
 /// fsyncs the WAL and the database file, and every queued write waited behind those fsyncs. Here the writer's
 /// automatic checkpoint is only a safety net for a WAL this loop could not keep small.
 /// <para>
-/// Durability is unchanged: a passive checkpoint syncs the WAL before it copies and the database after, exactly as
-/// the automatic one does, and a commit is acknowledged once its frames are in the WAL as before. Readers stay
-/// cheap because a reader only searches the frames written after the last checkpoint.
+/// Durability: this connection uses the store's synchronous setting, so a checkpoint syncs the WAL before it copies
+/// and the database after, exactly as the automatic one does, and a commit is acknowledged once its frames are in the
+/// WAL as before. With synchronous=NORMAL a power loss drops the commits since the last checkpoint, which now runs
+/// every round. Keeping the WAL copied back also keeps reads cheap: a reader whose snapshot is fully copied back
+/// reads the database file and does not search the WAL's index at all.
+/// </para>
+/// <para>
+/// Under constant writes a passive checkpoint never finds the WAL fully copied when the writer begins its next
+/// transaction, so the WAL would never start over; past <see cref="RestartAbovePages"/> a RESTART checkpoint holds the
+/// writer back, copies the rest and waits (briefly) for readers. If a reader keeps the WAL longer than that wait, the
+/// next restart is attempted only after a growing pause, so a long reader costs the writer at most one short wait
+/// per pause.
 /// </para>
 /// </summary>
 internal sealed class SqliteCheckpointer : IAsyncDisposable
@@ -25,16 +34,19 @@ internal sealed class SqliteCheckpointer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly TimeSpan _interval;
+    private int _restartPause;
+    private int _roundsUntilRestart;
 
-    public SqliteCheckpointer(string connectionString, TimeSpan interval)
+    public SqliteCheckpointer(string connectionString, TimeSpan interval, bool fullSync = false)
     {
         _interval = interval;
         _connection = new SqliteConnection(connectionString);
         _connection.Open();
         using (var pragma = _connection.CreateCommand())
         {
-            // A restart waits for readers and the writer; a short wait, then the next round tries again.
-            pragma.CommandText = "PRAGMA busy_timeout=200;";
+            // The store's own setting, never the library's default: it decides whether a checkpoint syncs.
+            // A restart holds the writer back while it waits for readers: 20 ms at most, then a pause (see above).
+            pragma.CommandText = $"PRAGMA synchronous={(fullSync ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=20;";
             pragma.ExecuteNonQuery();
         }
         _loop = Task.Run(LoopAsync);
@@ -44,7 +56,16 @@ internal sealed class SqliteCheckpointer : IAsyncDisposable
     public (long Log, long Checkpointed) RunOnce()
     {
         var (busy, log, done) = Checkpoint("PASSIVE");
-        if (busy == 0 && log > RestartAbovePages) (_, log, done) = Checkpoint("RESTART");
+        if (busy != 0 || log <= RestartAbovePages) return (log, done);
+        if (_roundsUntilRestart > 0)
+        {
+            _roundsUntilRestart--;
+            return (log, done);
+        }
+        (busy, log, done) = Checkpoint("RESTART");
+        // Could not finish (a reader kept the WAL): pause 10, 20, 40 ... up to 640 rounds before the next attempt.
+        _restartPause = busy == 0 ? 0 : Math.Min(Math.Max(10, _restartPause * 2), 640);
+        _roundsUntilRestart = _restartPause;
         return (log, done);
     }
 
@@ -67,9 +88,10 @@ internal sealed class SqliteCheckpointer : IAsyncDisposable
                 {
                     RunOnce();
                 }
-                catch (SqliteException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    // Busy or a transient I/O error: the next round tries again, and the writer's safety net bounds the WAL.
+                    // Busy, a transient I/O error, anything: the next round tries again, and the writer's safety net
+                    // bounds the WAL meanwhile.
                 }
             }
         }

@@ -103,10 +103,11 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         {
             Configure(c);
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"PRAGMA wal_autocheckpoint={SqliteCheckpointer.WriterSafetyNetPages};";
+            // After the WAL starts over, a file grown past 64 MB (the safety net was needed) is cut back.
+            cmd.CommandText = $"PRAGMA wal_autocheckpoint={SqliteCheckpointer.WriterSafetyNetPages}; PRAGMA journal_size_limit=67108864;";
             cmd.ExecuteNonQuery();
         });
-        _checkpointer ??= new SqliteCheckpointer(_connectionString, TimeSpan.FromMilliseconds(100));
+        _checkpointer ??= new SqliteCheckpointer(_connectionString, TimeSpan.FromMilliseconds(100), _options.FullSync);
         _polling ??= Task.Run(PollClientChangesLoopAsync);
     }
 
@@ -115,7 +116,9 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     {
         var began = _clients.PollBegins();
         var counter = QueryAsync("SELECT n FROM change_counters WHERE name = 'clients'", _ => { }, r => r.GetInt64(0), CancellationToken.None).Result;
-        _clients.Observed(began, counter.Count > 0 ? counter[0] : -1);
+        // No counter row means no way to see other processes' changes: a failed poll, so the cache goes unused.
+        if (counter.Count == 0) throw new InvalidOperationException("The clients change counter is missing (schema migration 5).");
+        _clients.Observed(began, counter[0]);
     }
 
     private async Task PollClientChangesLoopAsync()
@@ -208,6 +211,11 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         if (found is not null) _clients.Remember(clientId, found, ticket);
         return Task.FromResult(found);
     }
+
+    Task<Client?> IClientStore.FindCurrentAsync(string clientId, CancellationToken ct) =>
+        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct);
+
+    TimeSpan IClientStore.ChangeVisibilityDelay => SqliteClientCache.MaxStaleness;
 
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
         await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);

@@ -163,6 +163,24 @@ public sealed class SqliteStoreTests : StoreSpecification
     }
 
     [Fact]
+    public async Task Admin_reads_see_another_stores_change_at_once_while_token_requests_may_use_the_remembered_client()
+    {
+        await using var mine = await StoreThatPollsOnlyWhenToldAsync();
+        await mine.Store.Clients.SaveAsync(NewClient("web"), None);
+        mine.Store.PollClientChanges();
+        var before = (await mine.Store.Clients.FindAsync("web", None))!;
+
+        await using (var other = await SecondStoreOnTheSameFileAsync())
+            await other.Clients.SaveAsync(before with { DisplayName = "Renamed", SecretHash = Hash() }, None);
+
+        // Read-modify-write (the admin API, the CLI) must never start from a remembered copy.
+        var current = (await ((IClientStore)mine.Store).FindCurrentAsync("web", None))!;
+        Assert.Equal("Renamed", current.DisplayName);
+        Assert.NotEqual(before.SecretHash, current.SecretHash);
+        Assert.Equal(SqliteClientCache.MaxStaleness, ((IClientStore)mine.Store).ChangeVisibilityDelay);
+    }
+
+    [Fact]
     public async Task A_client_changed_or_deleted_through_this_store_is_read_at_once_without_a_poll()
     {
         await using var mine = await StoreThatPollsOnlyWhenToldAsync();
