@@ -33,13 +33,11 @@ internal sealed class SqliteCheckpointer : IAsyncDisposable
     private readonly SqliteConnection _connection;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
-    private readonly TimeSpan _interval;
     private int _restartPause;
     private int _roundsUntilRestart;
 
     public SqliteCheckpointer(string connectionString, TimeSpan interval, bool fullSync = false)
     {
-        _interval = interval;
         _connection = new SqliteConnection(connectionString);
         _connection.Open();
         using (var pragma = _connection.CreateCommand())
@@ -49,7 +47,8 @@ internal sealed class SqliteCheckpointer : IAsyncDisposable
             pragma.CommandText = $"PRAGMA synchronous={(fullSync ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=20;";
             pragma.ExecuteNonQuery();
         }
-        _loop = Task.Run(LoopAsync);
+        // A round that fails is skipped; the writer's safety net bounds the WAL meanwhile.
+        _loop = Task.Run(() => BackgroundRounds.RunAsync(interval, TimeProvider.System, runAtStart: false, () => RunOnce(), _stop.Token));
     }
 
     /// <summary>Frames in the WAL and frames already copied to the database, after this round.</summary>
@@ -75,29 +74,6 @@ internal sealed class SqliteCheckpointer : IAsyncDisposable
         cmd.CommandText = $"PRAGMA wal_checkpoint({mode})";
         using var r = cmd.ExecuteReader();
         return r.Read() ? (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2)) : (1, 0, 0);
-    }
-
-    private async Task LoopAsync()
-    {
-        using var timer = new PeriodicTimer(_interval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
-            {
-                try
-                {
-                    RunOnce();
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // Busy, a transient I/O error, anything: the next round tries again, and the writer's safety net
-                    // bounds the WAL meanwhile.
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     private int _disposed;

@@ -34,10 +34,9 @@ internal sealed class SqliteClientCache(TimeProvider time, int capacity = 4096)
     private long _generation;
     private long _lastCounter = long.MinValue;
     private long _lastPollBegan = long.MinValue;
+    private long _changesInFlight;
 
     private sealed record Entry(long Generation, Client Client);
-
-    private long _changesInFlight;
 
     private long Generation => Interlocked.Read(ref _generation);
 

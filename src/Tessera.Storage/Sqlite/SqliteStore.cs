@@ -108,7 +108,8 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
             cmd.ExecuteNonQuery();
         });
         _checkpointer ??= new SqliteCheckpointer(_connectionString, TimeSpan.FromMilliseconds(100), _options.FullSync);
-        _polling ??= Task.Run(PollClientChangesLoopAsync);
+        // A poll that fails is skipped: the cache stops being used once the last good poll is too old.
+        _polling ??= Task.Run(() => BackgroundRounds.RunAsync(SqliteClientCache.PollInterval, _options.TimeProvider, runAtStart: true, PollClientChanges, _stopPolling.Token));
     }
 
     /// <summary>One poll of the clients change counter (see <see cref="SqliteClientCache"/>).</summary>
@@ -119,30 +120,6 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
         // No counter row means no way to see other processes' changes: a failed poll, so the cache goes unused.
         if (counter.Count == 0) throw new InvalidOperationException("The clients change counter is missing (schema migration 5).");
         _clients.Observed(began, counter[0]);
-    }
-
-    private async Task PollClientChangesLoopAsync()
-    {
-        using var timer = new PeriodicTimer(SqliteClientCache.PollInterval, _options.TimeProvider);
-        try
-        {
-            do
-            {
-                try
-                {
-                    PollClientChanges();
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // Whatever went wrong, the loop goes on: the cache stops being used once the last good poll is
-                    // too old, and the next round tries again.
-                }
-            }
-            while (await timer.WaitForNextTickAsync(_stopPolling.Token).ConfigureAwait(false));
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     public async ValueTask DisposeAsync()
@@ -207,51 +184,47 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     {
         if (_clients.Find(clientId) is { } remembered) return Task.FromResult<Client?>(remembered);
         var ticket = _clients.BeginRead();
-        var found = QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct).Result;
+        var found = ReadClient(clientId, ct);
         if (found is not null) _clients.Remember(clientId, found, ticket);
         return Task.FromResult(found);
     }
 
-    Task<Client?> IClientStore.FindCurrentAsync(string clientId, CancellationToken ct) =>
-        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct);
+    Task<Client?> IClientStore.FindCurrentAsync(string clientId, CancellationToken ct) => Task.FromResult(ReadClient(clientId, ct));
+
+    private Client? ReadClient(string clientId, CancellationToken ct) =>
+        QuerySingleAsync("SELECT doc FROM clients WHERE id = $id", p => p.AddWithValue("$id", clientId), r => _clientDocs.Read(clientId, r.GetString(0)), ct).Result;
 
     TimeSpan IClientStore.ChangeVisibilityDelay => SqliteClientCache.MaxStaleness;
 
     async Task<IReadOnlyList<Client>> IClientStore.ListAsync(CancellationToken ct) =>
         await QueryAsync("SELECT doc FROM clients ORDER BY id", _ => { }, r => Read<Client>(r.GetString(0)), ct);
 
-    // A change is bracketed for the client cache: nothing read while it is in flight is remembered, and it empties
-    // the cache before it is written and again once it is done (committed or failed), before the caller hears of it.
-    async Task IClientStore.SaveAsync(Client client, CancellationToken ct)
+    Task IClientStore.SaveAsync(Client client, CancellationToken ct) => ChangeClientAsync(w =>
     {
-        _clients.BeginChange();
-        try
-        {
-            await Writer.WriteAsync(w =>
-            {
-                var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
-                cmd.Parameters.AddWithValue("$id", client.Id);
-                cmd.Parameters.AddWithValue("$doc", Write(client));
-                return cmd.ExecuteNonQuery();
-            });
-        }
-        finally
-        {
-            _clients.EndChange();
-        }
-    }
+        var cmd = w.Command("INSERT INTO clients (id, doc) VALUES ($id, $doc) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc");
+        cmd.Parameters.AddWithValue("$id", client.Id);
+        cmd.Parameters.AddWithValue("$doc", Write(client));
+        return cmd.ExecuteNonQuery();
+    });
 
-    async Task<bool> IClientStore.DeleteAsync(string clientId, CancellationToken ct)
+    Task<bool> IClientStore.DeleteAsync(string clientId, CancellationToken ct) => ChangeClientAsync(w =>
+    {
+        var cmd = w.Command("DELETE FROM clients WHERE id = $id");
+        cmd.Parameters.AddWithValue("$id", clientId);
+        return cmd.ExecuteNonQuery() == 1;
+    });
+
+    /// <summary>
+    /// A write to the clients table, bracketed for the client cache: nothing read while it is in flight is remembered,
+    /// and it empties the cache before it is written and again once it is done (committed or failed), before the
+    /// caller hears of it.
+    /// </summary>
+    private async Task<T> ChangeClientAsync<T>(Func<SqliteWriter, T> body)
     {
         _clients.BeginChange();
         try
         {
-            return await Writer.WriteAsync(w =>
-            {
-                var cmd = w.Command("DELETE FROM clients WHERE id = $id");
-                cmd.Parameters.AddWithValue("$id", clientId);
-                return cmd.ExecuteNonQuery() == 1;
-            });
+            return await Writer.WriteAsync(body);
         }
         finally
         {
