@@ -107,13 +107,16 @@ public static class Commands
             case ("clients", "rotate-secret"):
             {
                 var c = await store.Clients.FindCurrentAsync(Arg(2, "client id"), ct) ?? throw new CliException("No such client.");
-                Console.WriteLine($"New secret (shown once): {await ops.RotateSecretAsync(c, Actor, ct)}");
+                var secret = await ops.RotateSecretAsync(c, Actor, ct);
+                await UntilServersSeeClientChangeAsync(store, ct);
+                Console.WriteLine($"New secret (shown once): {secret}");
                 return 0;
             }
             case ("clients", "remove"):
             {
                 var id = Arg(2, "client id");
                 await ops.DeleteClientAsync(id, Actor, ct);
+                await UntilServersSeeClientChangeAsync(store, ct);
                 Console.WriteLine($"Client '{id}' removed; its sessions were revoked.");
                 return 0;
             }
@@ -224,6 +227,14 @@ public static class Commands
     }
 
     private const string Actor = "the command line";
+
+    /// <summary>
+    /// A server running on the same SQLite file sees a client change made here within the store's change-visibility
+    /// delay (its client cache); waiting that long before returning means that once the command is done, the old
+    /// secret or the removed client works nowhere. No wait on PostgreSQL, where every node reads clients afresh.
+    /// </summary>
+    private static Task UntilServersSeeClientChangeAsync(ITesseraStore store, CancellationToken ct) =>
+        store.Clients.ChangeVisibilityDelay is { } delay && delay > TimeSpan.Zero ? Task.Delay(delay, ct) : Task.CompletedTask;
 }
 
 public sealed class CliException(string message) : Exception(message);
