@@ -42,97 +42,53 @@ public sealed class RefreshTokenService(
             return Fail(null, client, request, "malformed or unknown refresh token");
         var tokenHash = Handles.Hash(request.RefreshToken);
         var familyHash = Handles.Hash(family);
-        // The session and its user in one read; the user is checked in step 4.
-        var found = await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
+        // The embedded store may hold a copy of the session whose current token this is (with its user), which saves the
+        // read. A copy can be out of date, so it is only ever acted on through the compare-and-swap of step 7, which
+        // fails unless the token is still current, the session unrevoked and the user at the version the copy shows;
+        // any other outcome is decided again on a read (below), so a copy never refuses, replays or detects reuse.
+        var found = store.Sessions.FindCopyByCurrentToken(tokenHash);
+        var isCopy = found is not null;
+        // Otherwise the session and its user in one read.
+        found ??= await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
         if (found is null)
             return Fail(null, client, request, "unknown refresh token");
-        var (session, user) = found;
 
-        // 2. RFC 6749 §6: the authorization server MUST "authenticate the client if client authentication is included and
-        //    ensure that the refresh token was issued to the authenticated client".
-        if (session.ClientId != client.Id)
-            return await FailAudited(session, client, request, "refresh token belongs to another client", ct);
-
+        var rotates = client.Refresh.Rotate || client.IsPublic;
         for (var attempt = 0; ; attempt++)
         {
+            var (session, user) = found;
             var now = time.GetUtcNow();
-
-            // 4 (first half). A revoked session stays dead whatever token is shown.
-            if (session.RevokedAt is not null)
-                return await FailAudited(session, client, request, $"session revoked ({session.RevokedReason})", ct);
-
-            // 3. Which token of the family is this?
-            var isCurrent = Handles.HashEquals(tokenHash, session.CurrentTokenHash);
-            var isPrevious = !isCurrent && Handles.HashEquals(tokenHash, session.PreviousTokenHash);
-            var window = client.Refresh.RetryWindow ?? options.RefreshRetryWindow;
-            string? replayedToken = null;
-            if (isPrevious)
+            var verdict = await DecideAsync(session, user, request, tokenHash, now);
+            if (isCopy && (verdict.Outcome != Outcome.Proceed || !rotates || client.Refresh.MaxRefreshesPerMinute is not null))
             {
-                // The same successor again, while the window is open and the successor was not used yet
-                // (using it would have moved it to "previous" and dropped the encrypted copy).
-                if (session.PreviousConsumedAt is { } consumedAt && now - consumedAt <= window && session.ProtectedCurrentToken is { } copy)
-                    replayedToken = protector.UnprotectString(copy, SuccessorPurpose + session.Id);
-                if (replayedToken is null)
-                    return await ReuseAsync(session, client, request, "rotated refresh token presented again after its retry window or after its successor was used", ct);
-            }
-            else if (!isCurrent)
-            {
-                // RFC 9700 §4.14.2: a refresh token of this family that is neither current nor just-rotated is reuse.
-                return await ReuseAsync(session, client, request, "refresh token of this session presented after it was rotated", ct);
+                // Only a rotation is checked against the store at commit; everything else is decided on a read.
+                found = await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
+                if (found is null)
+                    return Fail(null, client, request, "unknown refresh token");
+                isCopy = false;
+                attempt--;
+                continue;
             }
 
-            // 4. Lifetimes, account state, the user's "revoked before" watermark.
-            if (now >= session.AbsoluteExpiresAt)
-                return await FailAudited(session, client, request, "session past its absolute lifetime", ct);
-            if (now >= session.IdleExpiresAt)
-                return await FailAudited(session, client, request, "session idle-expired", ct);
-            if (user is null)
-                return await FailAudited(session, client, request, "user no longer exists", ct);
-            if (user.Disabled)
-                return await FailAudited(session, client, request, "user disabled", ct);
-            if (user.IsLocked(now))
-                return await FailAudited(session, client, request, "user locked", ct);
-            if (user.RevokedBefore is { } watermark && session.CreatedAt < watermark)
-                return await FailAudited(session, client, request, "session started before the user's revoked-before watermark", ct);
-
-            // 5. Sender binding, RFC 9449 §5: a bound session's refresh needs a proof with the same key.
-            if (session.DpopJkt is not null && !string.Equals(session.DpopJkt, request.DpopJkt, StringComparison.Ordinal))
-                return await FailAudited(session, client, request, request.DpopJkt is null ? "DPoP-bound session refreshed without a proof" : "DPoP proof made with another key", ct);
-
-            // 6. Scopes: RFC 6749 §6 "MUST NOT include any scope not originally granted"; then what the
-            //    client and the user may have today.
-            var requested = request.RequestedScopes ?? session.Scopes;
-            if (requested.Any(s => !session.Scopes.Contains(s)))
+            switch (verdict.Outcome)
             {
-                await store.Audit.AppendAsync(Event(AuditTypes.RefreshRefused, session, request, "requested scope exceeds the grant"), ct);
-                return (null, new OAuthFailure(OAuthErrors.InvalidScope, "The requested scope exceeds the scope granted by the resource owner."));
+                case Outcome.Refuse:
+                    return await FailAudited(session, client, request, verdict.Reason!, ct);
+                case Outcome.Reuse:
+                    return await ReuseAsync(session, client, request, verdict.Reason!, ct);
+                case Outcome.ScopeExceeded:
+                    await store.Audit.AppendAsync(Event(AuditTypes.RefreshRefused, session, request, verdict.Reason), ct);
+                    return (null, new OAuthFailure(OAuthErrors.InvalidScope, "The requested scope exceeds the scope granted by the resource owner."));
             }
-            if (!client.Scopes.Contains(Scopes.OfflineAccess) && !client.Refresh.IssueWithoutOfflineAccess && session.Scopes.Contains(Scopes.OfflineAccess))
-                return await FailAudited(session, client, request, "client may no longer have offline_access", ct);
-            var effective = requested
-                .Where(s => client.Scopes.Contains(s))
-                .Where(s => Scopes.Identity.Contains(s) || user.AllowedScopes is null || user.AllowedScopes.Contains(s))
-                .ToList();
-            if (effective.Count == 0 || (requested.Any(s => s != Scopes.OfflineAccess) && effective.All(s => s == Scopes.OfflineAccess)))
-                return await FailAudited(session, client, request, "no requested scope is still permitted", ct);
 
-            var context = new RefreshValidationContext
-            {
-                Client = client, User = user, Session = session, IpAddress = request.IpAddress, UserAgent = request.UserAgent, Scopes = effective,
-            };
-            await events.ValidateRefresh(context);
-            if (context.RejectReason is { } policyReason)
-                return await FailAudited(session, client, request, "policy: " + policyReason, ct);
-            effective = context.Scopes.Where(effective.Contains).ToList();
-            if (effective.Count == 0)
-                return await FailAudited(session, client, request, "policy removed every scope", ct);
-            if (context.NarrowReason is { } narrowed)
+            var effective = verdict.Scopes!;
+            if (verdict.Narrowed is { } narrowed)
                 await store.Audit.AppendAsync(Event(AuditTypes.RefreshNarrowed, session, request, "policy: " + narrowed), ct);
 
-            if (replayedToken is not null)
+            if (verdict.ReplayedToken is { } replayedToken)
             {
                 await store.Audit.AppendAsync(Event(AuditTypes.RefreshRetried, session, request, "same successor returned inside the retry window"), ct);
-                return (new RefreshSuccess(session, user, replayedToken, effective, Remaining(session, now), Replayed: true), null);
+                return (new RefreshSuccess(session, user!, replayedToken, effective, Remaining(session, now), Replayed: true), null);
             }
 
             // Optional per-session rate limit; a refused burst does not consume the token.
@@ -145,34 +101,128 @@ public sealed class RefreshTokenService(
             var idle = client.Refresh.IdleLifetime ?? options.RefreshIdleLifetime;
             var newIdle = Min(now + idle, session.AbsoluteExpiresAt);
 
-            if (!client.Refresh.Rotate && !client.IsPublic)
+            if (!rotates)
             {
                 if (!await store.Sessions.TouchAsync(session.Id, now, newIdle, request.IpAddress, request.UserAgent, ct))
                     return await FailAudited(session, client, request, "session revoked during refresh", ct);
                 await store.Audit.AppendAsync(Event(AuditTypes.Refreshed, session, request, "refresh without rotation"), ct);
                 var touched = session with { IdleExpiresAt = newIdle, LastUsedAt = now };
-                return (new RefreshSuccess(touched, user, request.RefreshToken, effective, Remaining(touched, now), false), null);
+                return (new RefreshSuccess(touched, user!, request.RefreshToken, effective, Remaining(touched, now), false), null);
             }
 
             // 7. Compare-and-swap: exactly one concurrent caller rotates; the others re-read and take the retry path.
+            //    The session row and the user must still be at the versions every check above saw (a session touched
+            //    or a user disabled, locked or changed since the read makes the swap fail, and the re-read sees why).
             var successor = Handles.NewRefreshToken(family);
             var rotation = new Rotation(session.Id, tokenHash, Handles.Hash(successor),
                 protector.Protect(System.Text.Encoding.UTF8.GetBytes(successor), SuccessorPurpose + session.Id),
                 now, newIdle, request.IpAddress, request.UserAgent,
-                Event(AuditTypes.Refreshed, session, request, null));
+                Event(AuditTypes.Refreshed, session, request, null), ExpectedUserVersion: user!.Version, ExpectedSessionVersion: session.Version);
             if (await store.Sessions.TryRotateAsync(rotation, ct) == RotationOutcome.Rotated)
             {
                 var rotated = session with { IdleExpiresAt = newIdle, LastUsedAt = now };
                 return (new RefreshSuccess(rotated, user, successor, effective, Remaining(rotated, now), false), null);
             }
 
-            if (attempt >= 2)
+            // An out-of-date copy is not a lost race: read, and decide again.
+            if (isCopy)
+                attempt--;
+            else if (attempt >= 2)
                 return await FailAudited(session, client, request, "lost the rotation race repeatedly", ct);
+            isCopy = false;
             found = await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
             if (found is null)
                 return Fail(null, client, request, "session disappeared during refresh");
-            (session, user) = found;
         }
+    }
+
+    private enum Outcome { Proceed, Refuse, Reuse, ScopeExceeded }
+
+    /// <summary>What the checks concluded; <see cref="ReplayedToken"/> set on a proceed means the retry-window replay.</summary>
+    private readonly record struct Verdict(Outcome Outcome, string? Reason = null, List<string>? Scopes = null, string? Narrowed = null, string? ReplayedToken = null);
+
+    private static Verdict Refuse(string reason) => new(Outcome.Refuse, reason);
+
+    /// <summary>
+    /// Steps 2 to 6 of the state machine on one snapshot of the session and its user. No side effects here except the
+    /// policy hook, so a verdict taken on an out-of-date copy can be dropped and taken again on a read.
+    /// </summary>
+    private async Task<Verdict> DecideAsync(Session session, User? user, RefreshRequest request, byte[] tokenHash, DateTimeOffset now)
+    {
+        var client = request.Client;
+
+        // 2. RFC 6749 §6: the authorization server MUST "authenticate the client if client authentication is included and
+        //    ensure that the refresh token was issued to the authenticated client".
+        if (session.ClientId != client.Id)
+            return Refuse("refresh token belongs to another client");
+
+        // 4 (first half). A revoked session stays dead whatever token is shown.
+        if (session.RevokedAt is not null)
+            return Refuse($"session revoked ({session.RevokedReason})");
+
+        // 3. Which token of the family is this?
+        var isCurrent = Handles.HashEquals(tokenHash, session.CurrentTokenHash);
+        var isPrevious = !isCurrent && Handles.HashEquals(tokenHash, session.PreviousTokenHash);
+        var window = client.Refresh.RetryWindow ?? options.RefreshRetryWindow;
+        string? replayedToken = null;
+        if (isPrevious)
+        {
+            // The same successor again, while the window is open and the successor was not used yet
+            // (using it would have moved it to "previous" and dropped the encrypted copy).
+            if (session.PreviousConsumedAt is { } consumedAt && now - consumedAt <= window && session.ProtectedCurrentToken is { } copy)
+                replayedToken = protector.UnprotectString(copy, SuccessorPurpose + session.Id);
+            if (replayedToken is null)
+                return new Verdict(Outcome.Reuse, "rotated refresh token presented again after its retry window or after its successor was used");
+        }
+        else if (!isCurrent)
+        {
+            // RFC 9700 §4.14.2: a refresh token of this family that is neither current nor just-rotated is reuse.
+            return new Verdict(Outcome.Reuse, "refresh token of this session presented after it was rotated");
+        }
+
+        // 4. Lifetimes, account state, the user's "revoked before" watermark.
+        if (now >= session.AbsoluteExpiresAt)
+            return Refuse("session past its absolute lifetime");
+        if (now >= session.IdleExpiresAt)
+            return Refuse("session idle-expired");
+        if (user is null)
+            return Refuse("user no longer exists");
+        if (user.Disabled)
+            return Refuse("user disabled");
+        if (user.IsLocked(now))
+            return Refuse("user locked");
+        if (user.RevokedBefore is { } watermark && session.CreatedAt < watermark)
+            return Refuse("session started before the user's revoked-before watermark");
+
+        // 5. Sender binding, RFC 9449 §5: a bound session's refresh needs a proof with the same key.
+        if (session.DpopJkt is not null && !string.Equals(session.DpopJkt, request.DpopJkt, StringComparison.Ordinal))
+            return Refuse(request.DpopJkt is null ? "DPoP-bound session refreshed without a proof" : "DPoP proof made with another key");
+
+        // 6. Scopes: RFC 6749 §6 "MUST NOT include any scope not originally granted"; then what the
+        //    client and the user may have today.
+        var requested = request.RequestedScopes ?? session.Scopes;
+        if (requested.Any(s => !session.Scopes.Contains(s)))
+            return new Verdict(Outcome.ScopeExceeded, "requested scope exceeds the grant");
+        if (!client.Scopes.Contains(Scopes.OfflineAccess) && !client.Refresh.IssueWithoutOfflineAccess && session.Scopes.Contains(Scopes.OfflineAccess))
+            return Refuse("client may no longer have offline_access");
+        var effective = requested
+            .Where(s => client.Scopes.Contains(s))
+            .Where(s => Scopes.Identity.Contains(s) || user.AllowedScopes is null || user.AllowedScopes.Contains(s))
+            .ToList();
+        if (effective.Count == 0 || (requested.Any(s => s != Scopes.OfflineAccess) && effective.All(s => s == Scopes.OfflineAccess)))
+            return Refuse("no requested scope is still permitted");
+
+        var context = new RefreshValidationContext
+        {
+            Client = client, User = user, Session = session, IpAddress = request.IpAddress, UserAgent = request.UserAgent, Scopes = effective,
+        };
+        await events.ValidateRefresh(context);
+        if (context.RejectReason is { } policyReason)
+            return Refuse("policy: " + policyReason);
+        effective = context.Scopes.Where(effective.Contains).ToList();
+        if (effective.Count == 0)
+            return Refuse("policy removed every scope");
+        return new Verdict(Outcome.Proceed, Scopes: effective, Narrowed: context.NarrowReason, ReplayedToken: replayedToken);
     }
 
     private static TimeSpan Remaining(Session s, DateTimeOffset now) => Min(s.IdleExpiresAt, s.AbsoluteExpiresAt) - now;

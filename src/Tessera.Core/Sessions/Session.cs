@@ -42,5 +42,12 @@ public sealed record Session
     /// <summary>RFC 9449 §5: the JWK thumbprint every refresh of this (public client's) session must prove possession of.</summary>
     public string? DpopJkt { get; init; }
 
+    /// <summary>
+    /// Goes up by one with every change of the session's tokens, lifetimes or last use (rotation, touch, revocation);
+    /// not with the per-minute refresh counters or when pruning erases the retry-window copy. <see cref="Storage.Rotation.ExpectedSessionVersion"/> makes a rotation
+    /// fail unless the row is still the one the caller decided on.
+    /// </summary>
+    public long Version { get; init; }
+
     public bool IsActive(DateTimeOffset now) => RevokedAt is null && now < IdleExpiresAt && now < AbsoluteExpiresAt;
 }

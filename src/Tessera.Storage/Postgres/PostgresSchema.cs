@@ -78,5 +78,9 @@ internal static class PostgresSchema
         """
         SELECT 1;
         """,
+        // 6: a version per session, so a rotation can require the row to be the one it decided on (Session.Version).
+        """
+        ALTER TABLE sessions ADD COLUMN version bigint NOT NULL DEFAULT 0;
+        """,
     ];
 }

@@ -10,7 +10,7 @@ public sealed partial class PostgresStore
     private const string SessionColumns =
         "id, user_id, client_id, scopes, resource, created_at, auth_time, last_used_at, idle_expires_at, absolute_expires_at, " +
         "revoked_at, revoked_reason, user_agent, ip, family_hash, current_hash, previous_hash, previous_consumed_at, protected_current, " +
-        "refresh_count, refresh_window_start, dpop_jkt";
+        "refresh_count, refresh_window_start, dpop_jkt, version";
 
     private static Session MapSession(NpgsqlDataReader r) => new()
     {
@@ -19,7 +19,7 @@ public sealed partial class PostgresStore
         IdleExpiresAt = At(r.GetInt64(8)), AbsoluteExpiresAt = At(r.GetInt64(9)), RevokedAt = Time(r, 10), RevokedReason = Str(r, 11),
         UserAgent = Str(r, 12), IpAddress = Str(r, 13), FamilyHash = Blob(r, 14), CurrentTokenHash = Blob(r, 15),
         PreviousTokenHash = Blob(r, 16), PreviousConsumedAt = Time(r, 17), ProtectedCurrentToken = Blob(r, 18),
-        RefreshCount = r.GetInt32(19), RefreshWindowStart = Time(r, 20), DpopJkt = Str(r, 21),
+        RefreshCount = r.GetInt32(19), RefreshWindowStart = Time(r, 20), DpopJkt = Str(r, 21), Version = r.GetInt64(22),
     };
 
     Task ISessionStore.CreateAsync(Session s, CancellationToken ct) => ExecuteAsync(
@@ -27,7 +27,7 @@ public sealed partial class PostgresStore
         INSERT INTO sessions ({SessionColumns}) VALUES (
             @id, @user, @client, @scopes, @resource, @created, @auth_time, @last_used, @idle, @absolute,
             @revoked_at, @revoked_reason, @ua, @ip, @family, @current, @previous, @previous_consumed, @copy,
-            @count, @window, @jkt)
+            @count, @window, @jkt, @version)
         """,
         p =>
         {
@@ -38,7 +38,7 @@ public sealed partial class PostgresStore
             p.Text("ua", s.UserAgent); p.Text("ip", s.IpAddress); p.Bytes("family", s.FamilyHash);
             p.Bytes("current", s.CurrentTokenHash); p.Bytes("previous", s.PreviousTokenHash);
             p.Time("previous_consumed", s.PreviousConsumedAt); p.Bytes("copy", s.ProtectedCurrentToken);
-            p.Int("count", s.RefreshCount); p.Time("window", s.RefreshWindowStart); p.Text("jkt", s.DpopJkt);
+            p.Int("count", s.RefreshCount); p.Time("window", s.RefreshWindowStart); p.Text("jkt", s.DpopJkt); p.Bigint("version", s.Version);
         }, ct);
 
     Task<Session?> ISessionStore.FindAsync(string sessionId, CancellationToken ct) =>
@@ -51,7 +51,7 @@ public sealed partial class PostgresStore
 
     Task<SessionWithUser?> ISessionStore.FindByFamilyWithUserAsync(byte[] familyHash, CancellationToken ct) =>
         QuerySingleAsync($"SELECT {JoinedSessionColumns}, u.doc, u.version FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.family_hash = @f",
-            p => p.Bytes("f", familyHash), r => new SessionWithUser(MapSession(r), r.IsDBNull(22) ? null : MapUser(r, 22)), ct);
+            p => p.Bytes("f", familyHash), r => new SessionWithUser(MapSession(r), r.IsDBNull(23) ? null : MapUser(r, 23)), ct);
 
     async Task<IReadOnlyList<Session>> ISessionStore.ListByUserAsync(string userId, CancellationToken ct) =>
         await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = @u ORDER BY created_at DESC, id COLLATE \"C\"", p => p.Text("u", userId), MapSession, ct);
@@ -64,14 +64,18 @@ public sealed partial class PostgresStore
         // One statement, so one transaction: the compare-and-swap UPDATE and the audit INSERT that feeds on its
         // RETURNING. The INSERT gets a row only when the UPDATE changed one, so the log never shows a rotation that did
         // not happen, and a rotation never commits without its audit event. Concurrent callers queue on the row lock;
-        // READ COMMITTED re-checks the WHERE clause against the winner's row, so every loser changes nothing.
+        // READ COMMITTED re-checks the WHERE clause against the winner's row, so every loser changes nothing. The user
+        // check reads the statement's snapshot: a user change that commits while this statement runs is not seen (it
+        // is seen by the next refresh's read); one committed before it makes the swap fail.
         var inserted = await ExecuteAsync(
             $"""
             WITH rotated AS (
                 UPDATE sessions SET previous_hash = current_hash, previous_consumed_at = @now, current_hash = @new,
                     protected_current = @copy, last_used_at = @now, idle_expires_at = @idle, ip = COALESCE(@ip, ip),
-                    user_agent = COALESCE(@ua, user_agent)
-                WHERE id = @id AND current_hash = @expected AND revoked_at IS NULL
+                    user_agent = COALESCE(@ua, user_agent), version = version + 1
+                WHERE id = @id AND current_hash = @expected AND revoked_at IS NULL AND idle_expires_at > @now AND absolute_expires_at > @now
+                    AND (@sv IS NULL OR version = @sv)
+                    AND (@uv IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.version = @uv))
                 RETURNING id)
             {InsertAuditColumns}
             SELECT @a_at, @a_type, @a_user, @a_client, @a_session, @a_ip, @a_reason FROM rotated
@@ -81,6 +85,7 @@ public sealed partial class PostgresStore
                 p.Time("now", r.Now); p.Bytes("new", r.NewCurrentHash); p.Bytes("copy", r.ProtectedNewToken);
                 p.Time("idle", r.NewIdleExpiresAt); p.Text("ip", r.IpAddress); p.Text("ua", r.UserAgent);
                 p.Text("id", r.SessionId); p.Bytes("expected", r.ExpectedCurrentHash);
+                p.Bigint("uv", r.ExpectedUserVersion); p.Bigint("sv", r.ExpectedSessionVersion);
                 BindAudit(p, r.Audit);
             }, ct);
         return inserted == 1 ? RotationOutcome.Rotated : RotationOutcome.Lost;
@@ -89,7 +94,7 @@ public sealed partial class PostgresStore
     // Like a rotation, Touch records the IP address and the user agent of the use; a null keeps the known one.
     async Task<bool> ISessionStore.TouchAsync(string sessionId, DateTimeOffset now, DateTimeOffset newIdle, string? ip, string? userAgent, CancellationToken ct) =>
         await ExecuteAsync(
-            "UPDATE sessions SET last_used_at = @now, idle_expires_at = @idle, ip = COALESCE(@ip, ip), user_agent = COALESCE(@ua, user_agent) WHERE id = @id AND revoked_at IS NULL",
+            "UPDATE sessions SET last_used_at = @now, idle_expires_at = @idle, ip = COALESCE(@ip, ip), user_agent = COALESCE(@ua, user_agent), version = version + 1 WHERE id = @id AND revoked_at IS NULL",
             p => { p.Time("now", now); p.Time("idle", newIdle); p.Text("ip", ip); p.Text("ua", userAgent); p.Text("id", sessionId); }, ct) == 1;
 
     async Task<bool> ISessionStore.TryCountRefreshAsync(string sessionId, DateTimeOffset now, int perMinute, CancellationToken ct) =>
@@ -102,7 +107,7 @@ public sealed partial class PostgresStore
             """,
             p => { p.Time("now", now); p.Text("id", sessionId); p.Int("max", perMinute); }, ct) == 1;
 
-    private const string RevokeSet = "revoked_at = @now, revoked_reason = @reason, current_hash = NULL, previous_hash = NULL, protected_current = NULL";
+    private const string RevokeSet = "revoked_at = @now, revoked_reason = @reason, current_hash = NULL, previous_hash = NULL, protected_current = NULL, version = version + 1";
 
     async Task<bool> ISessionStore.RevokeAsync(string sessionId, DateTimeOffset now, string reason, CancellationToken ct) =>
         await ExecuteAsync($"UPDATE sessions SET {RevokeSet} WHERE id = @id AND revoked_at IS NULL",

@@ -63,5 +63,9 @@ internal static class SqliteSchema
         CREATE TRIGGER clients_updated AFTER UPDATE ON clients BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'clients'; END;
         CREATE TRIGGER clients_deleted AFTER DELETE ON clients BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'clients'; END;
         """,
+        // 6: a version per session, so a rotation can require the row to be the one it decided on (Session.Version).
+        """
+        ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 }

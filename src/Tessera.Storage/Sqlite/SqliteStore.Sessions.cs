@@ -10,7 +10,7 @@ public sealed partial class SqliteStore
     private const string SessionColumns =
         "id, user_id, client_id, scopes, resource, created_at, auth_time, last_used_at, idle_expires_at, absolute_expires_at, " +
         "revoked_at, revoked_reason, user_agent, ip, family_hash, current_hash, previous_hash, previous_consumed_at, protected_current, " +
-        "refresh_count, refresh_window_start, dpop_jkt";
+        "refresh_count, refresh_window_start, dpop_jkt, version";
 
     private static Session MapSession(SqliteDataReader r) => new()
     {
@@ -19,12 +19,12 @@ public sealed partial class SqliteStore
         IdleExpiresAt = At(r.GetInt64(8)), AbsoluteExpiresAt = At(r.GetInt64(9)), RevokedAt = Time(r, 10), RevokedReason = Str(r, 11),
         UserAgent = Str(r, 12), IpAddress = Str(r, 13), FamilyHash = Blob(r, 14), CurrentTokenHash = Blob(r, 15),
         PreviousTokenHash = Blob(r, 16), PreviousConsumedAt = Time(r, 17), ProtectedCurrentToken = Blob(r, 18),
-        RefreshCount = r.GetInt32(19), RefreshWindowStart = Time(r, 20), DpopJkt = Str(r, 21),
+        RefreshCount = r.GetInt32(19), RefreshWindowStart = Time(r, 20), DpopJkt = Str(r, 21), Version = r.GetInt64(22),
     };
 
     Task ISessionStore.CreateAsync(Session s, CancellationToken ct) => Writer.WriteAsync(w =>
     {
-        var cmd = w.Command($"INSERT INTO sessions ({SessionColumns}) VALUES ($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)");
+        var cmd = w.Command($"INSERT INTO sessions ({SessionColumns}) VALUES ($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)");
         var p = cmd.Parameters;
         p.AddWithValue("$0", s.Id); p.AddWithValue("$1", s.UserId); p.AddWithValue("$2", s.ClientId); p.AddWithValue("$3", Scopes(s.Scopes));
         p.AddWithValue("$4", Db(s.Resource)); p.AddWithValue("$5", Ms(s.CreatedAt)); p.AddWithValue("$6", Ms(s.AuthTime));
@@ -34,7 +34,7 @@ public sealed partial class SqliteStore
         p.AddWithValue("$15", Db(s.CurrentTokenHash)); p.AddWithValue("$16", Db(s.PreviousTokenHash));
         p.AddWithValue("$17", Db(s.PreviousConsumedAt is { } pc ? Ms(pc) : null)); p.AddWithValue("$18", Db(s.ProtectedCurrentToken));
         p.AddWithValue("$19", s.RefreshCount); p.AddWithValue("$20", Db(s.RefreshWindowStart is { } rw ? Ms(rw) : null));
-        p.AddWithValue("$21", Db(s.DpopJkt));
+        p.AddWithValue("$21", Db(s.DpopJkt)); p.AddWithValue("$22", s.Version);
         return cmd.ExecuteNonQuery();
     });
 
@@ -46,9 +46,16 @@ public sealed partial class SqliteStore
 
     private static readonly string JoinedSessionColumns = string.Join(", ", SessionColumns.Split(", ").Select(c => "s." + c));
 
-    Task<SessionWithUser?> ISessionStore.FindByFamilyWithUserAsync(byte[] familyHash, CancellationToken ct) =>
-        QuerySingleAsync($"SELECT {JoinedSessionColumns}, u.doc, u.version FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.family_hash = $f",
-            p => p.AddWithValue("$f", familyHash), r => new SessionWithUser(MapSession(r), r.IsDBNull(22) ? null : MapUser(r, 22)), ct);
+    async Task<SessionWithUser?> ISessionStore.FindByFamilyWithUserAsync(byte[] familyHash, CancellationToken ct)
+    {
+        var found = await QuerySingleAsync($"SELECT {JoinedSessionColumns}, u.doc, u.version FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.family_hash = $f",
+            p => p.AddWithValue("$f", familyHash), r => new SessionWithUser(MapSession(r), r.IsDBNull(23) ? null : MapUser(r, 23)), ct);
+        if (found is not null) _sessionCopies.Remember(found);
+        return found;
+    }
+
+    /// <summary>See <see cref="SqliteSessionCopies"/>: a copy is only ever acted on through the checks of <c>TryRotateAsync</c>.</summary>
+    SessionWithUser? ISessionStore.FindCopyByCurrentToken(byte[] currentTokenHash) => _sessionCopies.Find(currentTokenHash);
 
     async Task<IReadOnlyList<Session>> ISessionStore.ListByUserAsync(string userId, CancellationToken ct) =>
         await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE user_id = $u ORDER BY created_at DESC, id", p => p.AddWithValue("$u", userId), MapSession, ct);
@@ -56,27 +63,38 @@ public sealed partial class SqliteStore
     async Task<IReadOnlyList<Session>> ISessionStore.ListByClientAsync(string clientId, CancellationToken ct) =>
         await QueryAsync($"SELECT {SessionColumns} FROM sessions WHERE client_id = $c ORDER BY created_at DESC, id", p => p.AddWithValue("$c", clientId), MapSession, ct);
 
-    async Task<RotationOutcome> ISessionStore.TryRotateAsync(Rotation r, CancellationToken ct) => await Writer.WriteAsync(w =>
+    async Task<RotationOutcome> ISessionStore.TryRotateAsync(Rotation r, CancellationToken ct)
     {
-        // Hydra-style compare-and-swap: the row changes only if the presented token is still the current one.
-        var cmd = w.Command(
-            """
-            UPDATE sessions SET previous_hash = current_hash, previous_consumed_at = $now, current_hash = $new,
-                protected_current = $copy, last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip), user_agent = COALESCE($ua, user_agent)
-            WHERE id = $id AND current_hash = $expected AND revoked_at IS NULL
-            """);
-        var p = cmd.Parameters;
-        p.AddWithValue("$now", Ms(r.Now)); p.AddWithValue("$new", r.NewCurrentHash); p.AddWithValue("$copy", Db(r.ProtectedNewToken));
-        p.AddWithValue("$idle", Ms(r.NewIdleExpiresAt)); p.AddWithValue("$ip", Db(r.IpAddress)); p.AddWithValue("$ua", Db(r.UserAgent));
-        p.AddWithValue("$id", r.SessionId); p.AddWithValue("$expected", r.ExpectedCurrentHash);
-        if (cmd.ExecuteNonQuery() != 1) return RotationOutcome.Lost;
-        InsertAudit(w, r.Audit);
-        return RotationOutcome.Rotated;
-    });
+        var outcome = await Writer.WriteAsync(w =>
+        {
+            // Hydra-style compare-and-swap: the row changes only if the presented token is still the current one of a
+            // live session (and, when asked, the user is still at the version the caller checked).
+            var cmd = w.Command(
+                """
+                UPDATE sessions SET previous_hash = current_hash, previous_consumed_at = $now, current_hash = $new,
+                    protected_current = $copy, last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip), user_agent = COALESCE($ua, user_agent),
+                    version = version + 1
+                WHERE id = $id AND current_hash = $expected AND revoked_at IS NULL AND idle_expires_at > $now AND absolute_expires_at > $now
+                    AND ($sv IS NULL OR version = $sv)
+                    AND ($uv IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.version = $uv))
+                """);
+            var p = cmd.Parameters;
+            p.AddWithValue("$now", Ms(r.Now)); p.AddWithValue("$new", r.NewCurrentHash); p.AddWithValue("$copy", Db(r.ProtectedNewToken));
+            p.AddWithValue("$idle", Ms(r.NewIdleExpiresAt)); p.AddWithValue("$ip", Db(r.IpAddress)); p.AddWithValue("$ua", Db(r.UserAgent));
+            p.AddWithValue("$id", r.SessionId); p.AddWithValue("$expected", r.ExpectedCurrentHash); p.AddWithValue("$uv", Db(r.ExpectedUserVersion)); p.AddWithValue("$sv", Db(r.ExpectedSessionVersion));
+            if (cmd.ExecuteNonQuery() != 1) return RotationOutcome.Lost;
+            InsertAudit(w, r.Audit);
+            return RotationOutcome.Rotated;
+        });
+        // After the commit, before the caller hears of it (so before the new token can be presented).
+        if (outcome == RotationOutcome.Rotated) _sessionCopies.Rotated(r);
+        else _sessionCopies.Forget(r.ExpectedCurrentHash);
+        return outcome;
+    }
 
     async Task<bool> ISessionStore.TouchAsync(string sessionId, DateTimeOffset now, DateTimeOffset newIdle, string? ip, string? userAgent, CancellationToken ct) => await Writer.WriteAsync(w =>
     {
-        var cmd = w.Command("UPDATE sessions SET last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip), user_agent = COALESCE($ua, user_agent) WHERE id = $id AND revoked_at IS NULL");
+        var cmd = w.Command("UPDATE sessions SET last_used_at = $now, idle_expires_at = $idle, ip = COALESCE($ip, ip), user_agent = COALESCE($ua, user_agent), version = version + 1 WHERE id = $id AND revoked_at IS NULL");
         cmd.Parameters.AddWithValue("$now", Ms(now)); cmd.Parameters.AddWithValue("$idle", Ms(newIdle));
         cmd.Parameters.AddWithValue("$ip", Db(ip)); cmd.Parameters.AddWithValue("$ua", Db(userAgent)); cmd.Parameters.AddWithValue("$id", sessionId);
         return cmd.ExecuteNonQuery() == 1;
@@ -95,7 +113,7 @@ public sealed partial class SqliteStore
         return cmd.ExecuteNonQuery() == 1;
     });
 
-    private const string RevokeSet = "revoked_at = $now, revoked_reason = $reason, current_hash = NULL, previous_hash = NULL, protected_current = NULL";
+    private const string RevokeSet = "revoked_at = $now, revoked_reason = $reason, current_hash = NULL, previous_hash = NULL, protected_current = NULL, version = version + 1";
 
     async Task<bool> ISessionStore.RevokeAsync(string sessionId, DateTimeOffset now, string reason, CancellationToken ct) => await Writer.WriteAsync(w =>
     {

@@ -39,6 +39,7 @@ public sealed partial class SqliteStore : ITesseraStore, IClientStore, IUserStor
     private readonly CancellationTokenSource _stopPolling = new();
     private Task? _polling;
     private readonly DocCache<User> _userDocs = new();
+    private readonly SqliteSessionCopies _sessionCopies = new();
 
     public SqliteStore(SqliteStoreOptions options)
     {

@@ -619,6 +619,72 @@ public abstract class StoreSpecification : IAsyncLifetime
         Assert.Equal(session.CurrentTokenHash, (await Store.Sessions.FindAsync(session.Id, None))!.CurrentTokenHash);
     }
 
+    [Fact]
+    public async Task A_session_version_goes_up_with_each_rotation_touch_and_revocation_and_a_rotation_expecting_an_older_one_is_lost()
+    {
+        var session = NewSession();
+        await Store.Sessions.CreateAsync(session, None);
+        Assert.Equal(0, (await Store.Sessions.FindAsync(session.Id, None))!.Version);
+
+        var next = Hash();
+        Assert.Equal(RotationOutcome.Rotated, await Store.Sessions.TryRotateAsync(RotationOf(session, session.CurrentTokenHash!, next, T0.AddMinutes(1)) with { ExpectedSessionVersion = 0 }, None));
+        Assert.Equal(1, (await Store.Sessions.FindAsync(session.Id, None))!.Version);
+        Assert.True(await Store.Sessions.TouchAsync(session.Id, T0.AddMinutes(2), T0.AddDays(14), "198.51.100.5", "curl/8.0", None));
+        Assert.Equal(2, (await Store.Sessions.FindAsync(session.Id, None))!.Version);
+        Assert.True(await Store.Sessions.TryCountRefreshAsync(session.Id, T0.AddMinutes(2), 10, None));
+        Assert.Equal(2, (await Store.Sessions.FindAsync(session.Id, None))!.Version);
+
+        // The token is current and the session live, but the row changed since version 1: the swap must fail.
+        var stale = RotationOf(session, next, Hash(), T0.AddMinutes(3)) with { ExpectedSessionVersion = 1 };
+        Assert.Equal(RotationOutcome.Lost, await Store.Sessions.TryRotateAsync(stale, None));
+        var after = (await Store.Sessions.FindAsync(session.Id, None))!;
+        Assert.Equal(next, after.CurrentTokenHash);
+        Assert.Equal("curl/8.0", after.UserAgent);
+        Assert.Single(await Store.Audit.QueryAsync(new AuditQuery { SessionId = session.Id, Type = AuditTypes.Refreshed }, None));
+
+        Assert.Equal(RotationOutcome.Rotated, await Store.Sessions.TryRotateAsync(stale with { ExpectedSessionVersion = 2 }, None));
+        Assert.True(await Store.Sessions.RevokeAsync(session.Id, T0.AddMinutes(4), "logout", None));
+        Assert.Equal(4, (await Store.Sessions.FindAsync(session.Id, None))!.Version);
+    }
+
+    [Fact]
+    public async Task A_rotation_expecting_a_user_version_is_lost_once_the_user_changed_or_is_gone()
+    {
+        Assert.True(await Store.Users.CreateAsync(NewUser("user-1", "alice"), None));
+        var session = NewSession();
+        await Store.Sessions.CreateAsync(session, None);
+        var read = (await Store.Sessions.FindByFamilyWithUserAsync(session.FamilyHash!, None))!;
+        Assert.Equal(UserSaveOutcome.Saved, await Store.Users.SaveAsync(read.User! with { Disabled = true }, None));
+
+        var rotation = RotationOf(session, session.CurrentTokenHash!, Hash(), T0.AddMinutes(1)) with { ExpectedUserVersion = read.User!.Version };
+        Assert.Equal(RotationOutcome.Lost, await Store.Sessions.TryRotateAsync(rotation, None));
+        Assert.Equal(session.CurrentTokenHash, (await Store.Sessions.FindAsync(session.Id, None))!.CurrentTokenHash);
+        Assert.Empty(await Store.Audit.QueryAsync(new AuditQuery { SessionId = session.Id }, None));
+
+        Assert.Equal(RotationOutcome.Rotated, await Store.Sessions.TryRotateAsync(rotation with { ExpectedUserVersion = read.User.Version + 1 }, None));
+
+        var second = NewSession();
+        await Store.Sessions.CreateAsync(second, None);
+        Assert.True(await Store.Users.DeleteAsync("user-1", None));
+        Assert.Equal(RotationOutcome.Lost, await Store.Sessions.TryRotateAsync(
+            RotationOf(second, second.CurrentTokenHash!, Hash(), T0.AddMinutes(1)) with { ExpectedUserVersion = read.User.Version + 1 }, None));
+    }
+
+    [Fact]
+    public async Task A_rotation_at_or_after_the_idle_or_absolute_expiry_is_lost()
+    {
+        var session = NewSession() with { IdleExpiresAt = T0.AddHours(1), AbsoluteExpiresAt = T0.AddHours(2) };
+        await Store.Sessions.CreateAsync(session, None);
+
+        Assert.Equal(RotationOutcome.Lost, await Store.Sessions.TryRotateAsync(RotationOf(session, session.CurrentTokenHash!, Hash(), T0.AddHours(1)), None));
+        Assert.Equal(session.CurrentTokenHash, (await Store.Sessions.FindAsync(session.Id, None))!.CurrentTokenHash);
+        Assert.Equal(RotationOutcome.Rotated, await Store.Sessions.TryRotateAsync(RotationOf(session, session.CurrentTokenHash!, Hash(), T0.AddHours(1).AddMilliseconds(-1)), None));
+
+        var old = NewSession() with { IdleExpiresAt = T0.AddHours(3), AbsoluteExpiresAt = T0.AddHours(2) };
+        await Store.Sessions.CreateAsync(old, None);
+        Assert.Equal(RotationOutcome.Lost, await Store.Sessions.TryRotateAsync(RotationOf(old, old.CurrentTokenHash!, Hash(), T0.AddHours(2)), None));
+    }
+
     // ---- concurrent writes: one failing write fails alone ----------------------------------------------------------
 
     [Fact]
@@ -702,7 +768,7 @@ public abstract class StoreSpecification : IAsyncLifetime
         Assert.True(await Store.Sessions.TouchAsync(session.Id, now, now.AddDays(14), "198.51.100.23", session.UserAgent, None));
 
         var after = await Store.Sessions.FindAsync(session.Id, None);
-        Assert.Equivalent(session with { LastUsedAt = now, IdleExpiresAt = now.AddDays(14), IpAddress = "198.51.100.23" }, after, strict: true);
+        Assert.Equivalent(session with { LastUsedAt = now, IdleExpiresAt = now.AddDays(14), IpAddress = "198.51.100.23", Version = 1 }, after, strict: true);
     }
 
     [Fact]
