@@ -5,6 +5,12 @@ using Tessera.Core.Users;
 namespace Tessera.Core.Refresh;
 
 /// <summary>What an operator's refresh-time policy sees, and what it may change.</summary>
+/// <remarks>
+/// On the embedded store the hook may first see a copy of the session and user kept in memory (see
+/// <c>ISessionStore.FindCopyByCurrentToken</c>). A verdict on a copy counts only if the session row and the user are
+/// still at the copy's versions when the rotation commits; otherwise the hook runs again on a read. The per-minute
+/// refresh counters and the retry-window copy are not versioned and may be older on a copy.
+/// </remarks>
 public sealed class RefreshValidationContext
 {
     public required Client Client { get; init; }

@@ -44,22 +44,23 @@ public sealed class RefreshTokenService(
         var familyHash = Handles.Hash(family);
         // The embedded store may hold a copy of the session whose current token this is (with its user), which saves the
         // read. A copy can be out of date, so it is only ever acted on through the compare-and-swap of step 7, which
-        // fails unless the token is still current, the session unrevoked and the user at the version the copy shows;
-        // any other outcome is decided again on a read (below), so a copy never refuses, replays or detects reuse.
-        var found = store.Sessions.FindCopyByCurrentToken(tokenHash);
+        // fails unless the token is still current, the session live and unchanged and the user at the version the copy
+        // shows; any other outcome is decided again on a read (below), so a copy never refuses, replays or detects
+        // reuse. Clients whose refresh ends in another write (no rotation, a per-session rate limit) never use one.
+        var rotates = client.Refresh.Rotate || client.IsPublic;
+        var found = rotates && client.Refresh.MaxRefreshesPerMinute is null ? store.Sessions.FindCopyByCurrentToken(tokenHash) : null;
         var isCopy = found is not null;
         // Otherwise the session and its user in one read.
         found ??= await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
         if (found is null)
             return Fail(null, client, request, "unknown refresh token");
 
-        var rotates = client.Refresh.Rotate || client.IsPublic;
         for (var attempt = 0; ; attempt++)
         {
             var (session, user) = found;
             var now = time.GetUtcNow();
             var verdict = await DecideAsync(session, user, request, tokenHash, now);
-            if (isCopy && (verdict.Outcome != Outcome.Proceed || !rotates || client.Refresh.MaxRefreshesPerMinute is not null))
+            if (isCopy && (verdict.Outcome != Outcome.Proceed || verdict.ReplayedToken is not null))
             {
                 // Only a rotation is checked against the store at commit; everything else is decided on a read.
                 found = await store.Sessions.FindByFamilyWithUserAsync(familyHash, ct);
@@ -82,11 +83,9 @@ public sealed class RefreshTokenService(
             }
 
             var effective = verdict.Scopes!;
-            if (verdict.Narrowed is { } narrowed)
-                await store.Audit.AppendAsync(Event(AuditTypes.RefreshNarrowed, session, request, "policy: " + narrowed), ct);
-
             if (verdict.ReplayedToken is { } replayedToken)
             {
+                await AuditNarrowedAsync(verdict, session, request, ct);
                 await store.Audit.AppendAsync(Event(AuditTypes.RefreshRetried, session, request, "same successor returned inside the retry window"), ct);
                 return (new RefreshSuccess(session, user!, replayedToken, effective, Remaining(session, now), Replayed: true), null);
             }
@@ -105,6 +104,7 @@ public sealed class RefreshTokenService(
             {
                 if (!await store.Sessions.TouchAsync(session.Id, now, newIdle, request.IpAddress, request.UserAgent, ct))
                     return await FailAudited(session, client, request, "session revoked during refresh", ct);
+                await AuditNarrowedAsync(verdict, session, request, ct);
                 await store.Audit.AppendAsync(Event(AuditTypes.Refreshed, session, request, "refresh without rotation"), ct);
                 var touched = session with { IdleExpiresAt = newIdle, LastUsedAt = now };
                 return (new RefreshSuccess(touched, user!, request.RefreshToken, effective, Remaining(touched, now), false), null);
@@ -120,6 +120,8 @@ public sealed class RefreshTokenService(
                 Event(AuditTypes.Refreshed, session, request, null), ExpectedUserVersion: user!.Version, ExpectedSessionVersion: session.Version);
             if (await store.Sessions.TryRotateAsync(rotation, ct) == RotationOutcome.Rotated)
             {
+                // Audited once the outcome is final, so a lost swap and its second pass do not log it twice.
+                await AuditNarrowedAsync(verdict, session, request, ct);
                 var rotated = session with { IdleExpiresAt = newIdle, LastUsedAt = now };
                 return (new RefreshSuccess(rotated, user, successor, effective, Remaining(rotated, now), false), null);
             }
@@ -223,6 +225,12 @@ public sealed class RefreshTokenService(
         if (effective.Count == 0)
             return Refuse("policy removed every scope");
         return new Verdict(Outcome.Proceed, Scopes: effective, Narrowed: context.NarrowReason, ReplayedToken: replayedToken);
+    }
+
+    private async Task AuditNarrowedAsync(Verdict verdict, Session session, RefreshRequest request, CancellationToken ct)
+    {
+        if (verdict.Narrowed is { } narrowed)
+            await store.Audit.AppendAsync(Event(AuditTypes.RefreshNarrowed, session, request, "policy: " + narrowed), ct);
     }
 
     private static TimeSpan Remaining(Session s, DateTimeOffset now) => Min(s.IdleExpiresAt, s.AbsoluteExpiresAt) - now;

@@ -64,8 +64,18 @@ internal static class SqliteSchema
         CREATE TRIGGER clients_deleted AFTER DELETE ON clients BEGIN UPDATE change_counters SET n = n + 1 WHERE name = 'clients'; END;
         """,
         // 6: a version per session, so a rotation can require the row to be the one it decided on (Session.Version).
+        // Tessera's own statements bump the versions; the triggers bump them for any other writer (an edit with the
+        // sqlite3 shell, say) that changes what a refresh decides on, so the in-memory session copies
+        // (SqliteSessionCopies) can never hide such an edit. They do nothing when the statement bumped the version.
         """
         ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        CREATE TRIGGER sessions_versioned AFTER UPDATE OF
+            user_id, client_id, scopes, resource, created_at, auth_time, last_used_at, idle_expires_at, absolute_expires_at,
+            revoked_at, revoked_reason, user_agent, ip, family_hash, current_hash, previous_hash, previous_consumed_at, dpop_jkt
+            ON sessions WHEN NEW.version = OLD.version
+            BEGIN UPDATE sessions SET version = version + 1 WHERE id = NEW.id; END;
+        CREATE TRIGGER users_versioned AFTER UPDATE OF id, username, doc ON users WHEN NEW.version = OLD.version
+            BEGIN UPDATE users SET version = version + 1 WHERE id = NEW.id; END;
         """,
     ];
 }

@@ -43,6 +43,9 @@ internal sealed class SqliteSessionCopies(int capacity = SqliteSessionCopies.Def
     public void Rotated(Rotation r)
     {
         if (!TryForget(r.ExpectedCurrentHash, out var old) || old.Session.Id != r.SessionId) return;
+        // A copy older than the row the swap checked would only cost a failed swap later: drop it now.
+        if (r.ExpectedSessionVersion is { } v && old.Session.Version != v) return;
+        if (r.ExpectedUserVersion is { } uv && old.User?.Version != uv) return;
         var now = Docs.At(Docs.Ms(r.Now));
         Put(r.NewCurrentHash, old with
         {

@@ -173,6 +173,82 @@ public sealed class SessionCopyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_user_deleted_by_another_process_is_refused_as_gone()
+    {
+        var (client, user, session, r1) = await RefreshedOnceAsync();
+        Assert.True(await ((IUserStore)_b).DeleteAsync(user.Id, default));
+
+        Assert.Equal(OAuthErrors.InvalidGrant, (await _h.RefreshFailsAsync(client, r1)).Error);
+        Assert.Contains(await _h.AuditAsync(session.Id, AuditTypes.RefreshRefused), e => e.Reason == "user no longer exists");
+    }
+
+    [Fact]
+    public async Task An_edit_made_outside_Tessera_still_bumps_the_versions_so_no_copy_hides_it()
+    {
+        var (client, user, session, r1) = await RefreshedOnceAsync();
+        _h.Events.OnValidateRefresh = UserAgentFamilyPolicy.Validate;
+        var before = (await ((ISessionStore)_b).FindByFamilyWithUserAsync(session.FamilyHash!, default))!;
+
+        // What an operator with the sqlite3 shell might do: statements that know nothing of the version columns.
+        await using (var shell = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dir.FullName, "tessera.db")};Pooling=False"))
+        {
+            await shell.OpenAsync();
+            await using var edit = shell.CreateCommand();
+            edit.CommandText = "UPDATE sessions SET user_agent = $ua WHERE id = $id; UPDATE users SET doc = doc WHERE id = $user;";
+            edit.Parameters.AddWithValue("$ua", RefreshHarness.ChromeUa);
+            edit.Parameters.AddWithValue("$id", session.Id);
+            edit.Parameters.AddWithValue("$user", user.Id);
+            await edit.ExecuteNonQueryAsync();
+        }
+
+        var after = (await ((ISessionStore)_b).FindByFamilyWithUserAsync(session.FamilyHash!, default))!;
+        Assert.Equal(before.Session.Version + 1, after.Session.Version);
+        Assert.Equal(before.User!.Version + 1, after.User!.Version);
+        Assert.Equal(OAuthErrors.InvalidGrant, (await _h.RefreshFailsAsync(client, r1, userAgent: RefreshHarness.FirefoxUa)).Error);
+        Assert.Contains(await _h.AuditAsync(session.Id, AuditTypes.RefreshRefused), e => e.Reason!.Contains("from Chrome to Firefox", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_narrowing_decided_on_an_outdated_copy_is_audited_once()
+    {
+        var (client, _, session, r1) = await RefreshedOnceAsync();
+        _h.Events.OnValidateRefresh = c =>
+        {
+            c.Narrow(["openid", "offline_access", "api.read"], "unfamiliar network");
+            return Task.CompletedTask;
+        };
+        Assert.True(await ((ISessionStore)_b).TouchAsync(session.Id, _h.Now, _h.Now + TimeSpan.FromDays(14), null, null, default));
+
+        var r2 = await _h.RefreshOkAsync(client, r1);
+
+        Assert.DoesNotContain("api.write", r2.Scopes);
+        Assert.Single(await _h.AuditAsync(session.Id, AuditTypes.RefreshNarrowed));
+    }
+
+    [Fact]
+    public async Task A_client_without_rotation_never_decides_on_a_copy_and_runs_its_policy_once_per_refresh()
+    {
+        var client = await _h.AddClientAsync(RefreshHarness.ConfidentialClient("backend-" + Guid.NewGuid().ToString("N")[..8], new RefreshPolicy { Rotate = false }));
+        var user = await _h.AddUserAsync();
+        var (session, token) = await _h.StartSessionAsync(client, user);
+        var calls = 0;
+        _h.Events.OnValidateRefresh = _ =>
+        {
+            Interlocked.Increment(ref calls);
+            return Task.CompletedTask;
+        };
+
+        for (var i = 0; i < 3; i++)
+        {
+            _h.Time.Advance(TimeSpan.FromMinutes(5));
+            Assert.Equal(token, (await _h.RefreshOkAsync(client, token)).RefreshToken);
+        }
+
+        Assert.Equal(3, calls);
+        Assert.Equal(3, (await _h.SessionAsync(session.Id)).Version);
+    }
+
+    [Fact]
     public async Task Parallel_use_of_one_token_through_two_processes_rotates_it_once()
     {
         var (client, _, session, r1) = await RefreshedOnceAsync();
