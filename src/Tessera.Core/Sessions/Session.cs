@@ -44,8 +44,9 @@ public sealed record Session
 
     /// <summary>
     /// Goes up by one with every change of the session's tokens, lifetimes or last use (rotation, touch, revocation);
-    /// not with the per-minute refresh counters or when pruning erases the retry-window copy. <see cref="Storage.Rotation.ExpectedSessionVersion"/> makes a rotation
-    /// fail unless the row is still the one the caller decided on.
+    /// not with the per-minute refresh counters or when pruning erases the retry-window copy.
+    /// <see cref="Storage.Rotation.ExpectedSessionVersion"/> makes a rotation fail unless the row is still the one the
+    /// caller decided on.
     /// </summary>
     public long Version { get; init; }
 

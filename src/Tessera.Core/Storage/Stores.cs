@@ -142,9 +142,10 @@ public interface ISessionStore
     /// <summary>
     /// A copy, possibly out of date, of the session whose current refresh token hashes to <paramref name="currentTokenHash"/>
     /// and of its user, for a store that can keep one in memory (the embedded store); null when it has none. A caller
-    /// may act on the copy only through <see cref="TryRotateAsync"/> with <see cref="Rotation.ExpectedUserVersion"/>, whose
-    /// compare-and-swap fails unless the token is still current, the session unrevoked and the user unchanged; every
-    /// other decision (a refusal, reuse, a retry-window replay) must be taken on a read.
+    /// may act on the copy only through <see cref="TryRotateAsync"/> with <see cref="Rotation.ExpectedSessionVersion"/> and
+    /// <see cref="Rotation.ExpectedUserVersion"/> taken from the copy, whose compare-and-swap fails unless the token is
+    /// still current, the session live and unchanged and the user unchanged; every other decision (a refusal, reuse, a
+    /// retry-window replay, a touch) must be taken on a read.
     /// </summary>
     SessionWithUser? FindCopyByCurrentToken(byte[] currentTokenHash) => null;
     Task<IReadOnlyList<Session>> ListByUserAsync(string userId, CancellationToken ct);
@@ -152,7 +153,8 @@ public interface ISessionStore
 
     /// <summary>
     /// Atomically replaces the session's current refresh token if it still is <see cref="Rotation.ExpectedCurrentHash"/>
-    /// and the session is neither revoked nor expired (idle or absolute, at <see cref="Rotation.Now"/>): of any number of concurrent callers exactly one gets <see cref="RotationOutcome.Rotated"/>.
+    /// and the session is neither revoked nor expired (idle or absolute, at <see cref="Rotation.Now"/>): of any number of
+    /// concurrent callers exactly one gets <see cref="RotationOutcome.Rotated"/>.
     /// The audit event is written in the same transaction, so the log never shows a rotation that did not happen.
     /// With <see cref="Rotation.ExpectedUserVersion"/> set, the session's user must also still exist at that version, so
     /// a user disabled, locked or changed after the caller's read makes the swap fail instead of issuing tokens; with

@@ -11,9 +11,10 @@ namespace Tessera.Storage.Sqlite;
 /// connection's page cache, so that read was the most expensive statement of a refresh on the 2-core benchmark machine.
 /// <para>
 /// A copy is never trusted, so it needs no freshness rule: <see cref="ISessionStore.FindCopyByCurrentToken"/> lets a
-/// caller act on it only through the rotation's compare-and-swap, which checks the token is still current, the
-/// session unrevoked and the user at the copy's version, in the same transaction as the write. Any change (by this
-/// process, another process on the same file, or the CLI) therefore turns a copy into one failed swap and a read; it can
+/// caller act on it only through the rotation's compare-and-swap, which checks that the token is still current, the
+/// session unrevoked, unexpired and at the copy's version, and the user at the copy's version, in the same transaction
+/// as the write. Any change (by this process, another process on the same file, the CLI, or an edit with the sqlite3
+/// shell, whose versions the migration-6 triggers bump) therefore turns a copy into one failed swap and a read; it can
 /// never issue a token the database would refuse. A failed swap forgets the copy it was made from.
 /// </para>
 /// Copies come from reads of the refresh path and from this store's own rotations (the copy moves to the new token's
