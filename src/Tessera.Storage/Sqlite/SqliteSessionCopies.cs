@@ -79,9 +79,8 @@ internal sealed class SqliteSessionCopies(int capacity = SqliteSessionCopies.Def
             _byCurrentToken.Clear();
             Volatile.Write(ref _count, 0);
         }
-        var added = false;
-        _byCurrentToken.AddOrUpdate(key, _ => { added = true; return copy; }, (_, _) => { added = false; return copy; });
-        if (added) Interlocked.Increment(ref _count);
+        if (_byCurrentToken.TryAdd(key, copy)) Interlocked.Increment(ref _count);
+        else _byCurrentToken[key] = copy;
     }
 
     /// <summary>Keys are SHA-256 outputs of existing tokens: their first eight bytes are already a uniform hash.</summary>
